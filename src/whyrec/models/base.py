@@ -1,0 +1,62 @@
+"""The one protocol every model follows: fit on a split, score every item for histories."""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Protocol, Self, runtime_checkable
+
+import numpy as np
+
+from whyrec.data.split import SequenceSplit
+
+#: (tag, value, step): a hook for training curves (TensorBoard or anything else)
+LogFn = Callable[[str, float, int], None]
+
+
+@dataclass(frozen=True)
+class FitData:
+    """Everything a model may learn from: the split and the items' LM vectors."""
+
+    split: SequenceSplit
+    item_vectors: np.ndarray  # (n_items, text_dim), L2-normalised
+    progress: bool = True
+    log: LogFn | None = None
+
+
+@dataclass
+class FitInfo:
+    """What training did, for metrics JSON and reports."""
+
+    train_seconds: float = 0.0
+    best_epoch: int | None = None
+    seconds_to_best: float | None = None
+    best_valid_ndcg10: float | None = None
+    extra: dict[str, Any] = field(default_factory=dict)
+
+
+@runtime_checkable
+class Scorer(Protocol):
+    """Scores for every item given users' histories (item indices, oldest first)."""
+
+    name: str
+    n_items: int
+    fit_info: FitInfo
+
+    def fit(self, data: FitData) -> Self: ...
+
+    def score(self, histories: Sequence[np.ndarray]) -> np.ndarray:
+        """(batch, n_items) float scores; higher is better. Seen items are not masked here."""
+        ...
+
+    def save(self, directory: Path) -> None: ...
+
+    @classmethod
+    def load(cls, directory: Path, item_vectors: np.ndarray) -> Self: ...
+
+
+def recency_weights(length: int, half_life: float) -> np.ndarray:
+    """Weights for a history of ``length`` items, newest = 1, halving every ``half_life`` items."""
+    age = np.arange(length - 1, -1, -1, dtype=np.float64)
+    return np.power(0.5, age / max(half_life, 1e-9))

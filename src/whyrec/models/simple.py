@@ -1,0 +1,156 @@
+"""Models without a neural network: popularity, item-kNN collaborative filtering, content."""
+
+from __future__ import annotations
+
+import json
+import time
+from collections.abc import Sequence
+from dataclasses import asdict, dataclass
+from pathlib import Path
+from typing import Self
+
+import numpy as np
+import scipy.sparse as sp
+
+from whyrec.models.base import FitData, FitInfo, recency_weights
+
+
+def _history_matrix(histories: Sequence[np.ndarray], n_items: int, weights: bool = False) -> sp.csr_matrix:
+    lengths = [len(h) for h in histories]
+    rows = np.repeat(np.arange(len(histories)), lengths)
+    cols = np.concatenate(histories) if histories else np.zeros(0, dtype=np.int64)
+    return sp.csr_matrix((np.ones(len(cols), dtype=np.float32), (rows, cols)),
+                         shape=(len(histories), n_items))  # fmt: skip
+
+
+class Popularity:
+    """Scores every item by its number of training interactions."""
+
+    name = "pop"
+
+    def __init__(self) -> None:
+        self.n_items = 0
+        self.counts = np.zeros(0, dtype=np.float32)
+        self.fit_info = FitInfo()
+
+    def fit(self, data: FitData) -> Self:
+        start = time.perf_counter()
+        self.n_items = data.split.n_items
+        self.counts = data.split.train_item_counts().astype(np.float32)
+        self.fit_info = FitInfo(train_seconds=time.perf_counter() - start)
+        return self
+
+    def score(self, histories: Sequence[np.ndarray]) -> np.ndarray:
+        return np.tile(self.counts, (len(histories), 1))
+
+    def save(self, directory: Path) -> None:
+        np.save(directory / "pop_counts.npy", self.counts)
+
+    @classmethod
+    def load(cls, directory: Path, item_vectors: np.ndarray) -> Self:
+        model = cls()
+        model.counts = np.load(directory / "pop_counts.npy")
+        model.n_items = len(model.counts)
+        return model
+
+
+@dataclass(frozen=True)
+class ItemKNNConfig:
+    neighbours: int = 100  # similar items kept per item
+    shrinkage: float = 10.0  # damps similarities between rarely-seen items
+
+
+class ItemKNN:
+    """Item-item collaborative filtering: score(i) = sum over history items h of sim(h, i).
+
+    ``sim`` is the shrunk cosine of the items' user vectors. Because the score is a plain sum,
+    each history item's contribution is exactly sim(h, i) (see ``contributions``).
+    """
+
+    name = "itemknn"
+
+    def __init__(self, config: ItemKNNConfig | None = None) -> None:
+        self.config = config or ItemKNNConfig()
+        self.n_items = 0
+        self.similarity = sp.csr_matrix((0, 0), dtype=np.float32)
+        self.fit_info = FitInfo()
+
+    def fit(self, data: FitData) -> Self:
+        start = time.perf_counter()
+        n_items = data.split.n_items
+        users = _history_matrix(data.split.train(), n_items)
+        users.data[:] = 1.0  # repeated items count once
+        co = (users.T @ users).toarray().astype(np.float32)
+        norms = np.sqrt(np.diag(co)).copy()
+        np.fill_diagonal(co, 0.0)
+        sim = co / (np.outer(norms, norms) + self.config.shrinkage + 1e-9)
+        keep = min(self.config.neighbours, n_items - 1)
+        if keep < n_items - 1:  # keep each row's strongest neighbours
+            cut = np.argpartition(-sim, keep, axis=1)[:, keep:]
+            np.put_along_axis(sim, cut, 0.0, axis=1)
+        self.similarity = sp.csr_matrix(sim)
+        self.n_items = n_items
+        self.fit_info = FitInfo(train_seconds=time.perf_counter() - start)
+        return self
+
+    def score(self, histories: Sequence[np.ndarray]) -> np.ndarray:
+        return np.asarray((_history_matrix(histories, self.n_items) @ self.similarity).todense())
+
+    def contributions(self, history: np.ndarray, item_idx: int) -> np.ndarray:
+        """Exact contribution of each history position to ``item_idx``'s score."""
+        column = np.asarray(self.similarity[:, item_idx].todense()).ravel()
+        return column[history]
+
+    def save(self, directory: Path) -> None:
+        sp.save_npz(directory / "itemknn_similarity.npz", self.similarity)
+        (directory / "itemknn_config.json").write_text(json.dumps(asdict(self.config)))
+
+    @classmethod
+    def load(cls, directory: Path, item_vectors: np.ndarray) -> Self:
+        model = cls(ItemKNNConfig(**json.loads((directory / "itemknn_config.json").read_text())))
+        model.similarity = sp.load_npz(directory / "itemknn_similarity.npz").tocsr()
+        model.n_items = model.similarity.shape[0]
+        return model
+
+
+@dataclass(frozen=True)
+class ContentConfig:
+    half_life: float = 10.0  # in items: the 10th most recent item weighs half as much as the newest
+
+
+class ContentModel:
+    """Language-model vectors only: the user is a recency-weighted mean of their items' vectors,
+    and an item scores its cosine to that profile. Items unseen in training are scored as well."""
+
+    name = "content"
+
+    def __init__(self, config: ContentConfig | None = None, item_vectors: np.ndarray | None = None) -> None:
+        self.config = config or ContentConfig()
+        self.item_vectors = item_vectors if item_vectors is not None else np.zeros((0, 1), np.float32)
+        self.n_items = len(self.item_vectors)
+        self.fit_info = FitInfo()
+
+    def fit(self, data: FitData) -> Self:
+        self.item_vectors = np.asarray(data.item_vectors, dtype=np.float32)
+        self.n_items = len(self.item_vectors)
+        return self
+
+    def profiles(self, histories: Sequence[np.ndarray]) -> np.ndarray:
+        out = np.zeros((len(histories), self.item_vectors.shape[1]), dtype=np.float32)
+        for row, history in enumerate(histories):
+            if len(history):
+                weights = recency_weights(len(history), self.config.half_life)
+                out[row] = weights @ self.item_vectors[history] / weights.sum()
+        norms = np.linalg.norm(out, axis=1, keepdims=True)
+        return out / np.maximum(norms, 1e-9)
+
+    def score(self, histories: Sequence[np.ndarray]) -> np.ndarray:
+        return self.profiles(histories) @ self.item_vectors.T
+
+    def save(self, directory: Path) -> None:
+        (directory / "content_config.json").write_text(json.dumps(asdict(self.config)))
+
+    @classmethod
+    def load(cls, directory: Path, item_vectors: np.ndarray) -> Self:
+        config = ContentConfig(**json.loads((directory / "content_config.json").read_text()))
+        return cls(config, item_vectors)
