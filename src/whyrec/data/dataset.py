@@ -37,25 +37,19 @@ class ItemCatalog:
             parts.append(desc)
         return ". ".join(p.strip().rstrip(".") for p in parts if p.strip())
 
-    def to_frame(self, item_ids: list[str]) -> pd.DataFrame:
-        return pd.DataFrame(
-            {
-                "item_id": item_ids,
-                "title": [self.title(i) for i in item_ids],
-                "attributes": ["|".join(self.attrs(i)) for i in item_ids],
-                "description": [self.descriptions.get(i, "") for i in item_ids],
-            }
-        )
+    def to_records(self, item_ids: list[str]) -> list[dict[str, object]]:
+        return [
+            {"item_id": i, "title": self.title(i), "attributes": list(self.attrs(i)),
+             "description": self.descriptions.get(i, "")}
+            for i in item_ids
+        ]  # fmt: skip
 
     @classmethod
-    def from_frame(cls, frame: pd.DataFrame) -> ItemCatalog:
-        ids = frame["item_id"].astype(str).tolist()
-        attrs = frame["attributes"].fillna("").astype(str).tolist()
-        descs = frame["description"].fillna("").astype(str).tolist()
+    def from_records(cls, records: list[dict]) -> ItemCatalog:
         return cls(
-            titles=dict(zip(ids, frame["title"].fillna("").astype(str), strict=True)),
-            attributes={i: tuple(a for a in s.split("|") if a) for i, s in zip(ids, attrs, strict=True)},
-            descriptions={i: d for i, d in zip(ids, descs, strict=True) if d},
+            titles={str(r["item_id"]): str(r["title"]) for r in records},
+            attributes={str(r["item_id"]): tuple(r.get("attributes") or ()) for r in records},
+            descriptions={str(r["item_id"]): str(r["description"]) for r in records if r.get("description")},
         )
 
 

@@ -280,12 +280,16 @@ def _csv_catalog(path: Path, options: LoadOptions) -> ItemCatalog:
         raise DataError(f"cannot read {path}: {str(exc).splitlines()[0]}") from None
     id_col = options.item_col if options.item_col in items.columns else "item_id"
     if id_col not in items.columns or "title" not in items.columns:
-        raise DataError(f"item file {path} needs columns {id_col!r} and 'title'; has: {', '.join(items.columns)}")
+        raise DataError(
+            f"item file {path} needs columns {id_col!r} and 'title'; has: {', '.join(items.columns)}"
+        )
     ids = items[id_col].astype(str)
     attr_cols = [c for c in ("genres", "categories", "tags", "category") if c in items.columns]
     other = [c for c in items.columns if c not in {id_col, "title", *attr_cols}]
     attributes = {
-        i: tuple(a.strip() for col in attr_cols for a in str(row[col]).replace(",", "|").split("|") if a.strip())
+        i: tuple(
+            a.strip() for col in attr_cols for a in str(row[col]).replace(",", "|").split("|") if a.strip()
+        )
         for i, (_, row) in zip(ids, items.iterrows(), strict=True)
     }
     descriptions = {

@@ -3,10 +3,12 @@
 from __future__ import annotations
 
 from collections.abc import Sequence
+from typing import TYPE_CHECKING
 
 import numpy as np
 
-from whyrec.models.base import Scorer
+if TYPE_CHECKING:
+    from whyrec.models.base import Scorer
 
 CUTOFFS = (10, 20)
 

@@ -271,7 +271,9 @@ class SASRec(_SequenceModel):
     def _build_net(self, items: ItemEmbedding) -> nn.Module:
         c = self.config
         assert isinstance(c, SASRecConfig)
-        return SASRecNet(items, c.dim, c.max_len, c.n_layers, c.n_heads, c.dropout, causal=c.objective == "causal")
+        return SASRecNet(
+            items, c.dim, c.max_len, c.n_layers, c.n_heads, c.dropout, causal=c.objective == "causal"
+        )
 
     @classmethod
     def _config_type(cls) -> type:

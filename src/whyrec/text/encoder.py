@@ -155,7 +155,9 @@ class CachedEncoder:
         os.replace(tmp, self._file)
 
 
-def make_encoder(name: str | None = None, cache_dir: Path | None = None, progress: bool = True) -> TextEncoder:
+def make_encoder(
+    name: str | None = None, cache_dir: Path | None = None, progress: bool = True
+) -> TextEncoder:
     """``None`` or ``minilm``: the bundled MiniLM; ``hashing``: no model; anything else: a
     sentence-transformers model path. Always wrapped in the disk cache."""
     base: TextEncoder

@@ -1,0 +1,40 @@
+"""The command line's model names, in one visible table. Library users import the classes."""
+
+from __future__ import annotations
+
+from whyrec.errors import WhyrecError
+from whyrec.models.base import Scorer
+from whyrec.models.hybrid import Hybrid
+from whyrec.models.sequence import BERT4Rec, GRU4Rec, SASRec
+from whyrec.models.simple import ContentModel, ItemKNN, Popularity
+
+MODELS: dict[str, type] = {
+    "pop": Popularity,
+    "itemknn": ItemKNN,
+    "content": ContentModel,
+    "sasrec": SASRec,
+    "bert4rec": BERT4Rec,
+    "gru4rec": GRU4Rec,
+    "hybrid": Hybrid,
+}
+
+
+def model_class(name: str) -> type:
+    try:
+        return MODELS[name]
+    except KeyError:
+        raise WhyrecError(f"unknown model {name!r}; choose from: {', '.join(MODELS)}") from None
+
+
+def build_models(names: list[str]) -> dict[str, Scorer]:
+    """Instantiate models by name; a hybrid reuses a SASRec / item-kNN / content model from the
+    same list instead of training its own copy."""
+    classes = {name: model_class(name) for name in names}
+    built: dict[str, Scorer] = {name: cls() for name, cls in classes.items() if cls is not Hybrid}
+    if "hybrid" in classes:
+        built["hybrid"] = Hybrid(
+            sequence=built.get("sasrec"),
+            cf=built.get("itemknn"),  # type: ignore[arg-type]
+            content=built.get("content"),  # type: ignore[arg-type]
+        )
+    return {name: built[name] for name in names}

@@ -1,0 +1,172 @@
+"""The public face of a trained model: external IDs in, ranked items (with titles) out."""
+
+from __future__ import annotations
+
+import json
+import time
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+
+from whyrec.data.dataset import ItemCatalog
+from whyrec.data.vocab import Vocabulary
+from whyrec.errors import RunError, UnknownIdError
+from whyrec.models.base import Scorer
+from whyrec.models.registry import model_class
+
+#: how strongly "not interested" pushes down an item's LM-space neighbours (in z-score units)
+AVOID_STRENGTH = 2.0
+
+
+@dataclass(frozen=True)
+class Recommendation:
+    item_id: str
+    title: str
+    score: float
+    rank: int  # 1-based
+
+
+class Recommender:
+    """A trained model with its item vocabulary, catalogue, LM vectors and users' histories."""
+
+    def __init__(
+        self,
+        model: Scorer,
+        items: Vocabulary,
+        catalog: ItemCatalog,
+        item_vectors: np.ndarray,
+        histories: dict[str, list[str]],
+        info: dict | None = None,
+    ) -> None:
+        self.model = model
+        self.items = items
+        self.catalog = catalog
+        self.item_vectors = np.asarray(item_vectors, dtype=np.float32)
+        self.histories = histories
+        self.info = dict(info or {})
+
+    # -- ids ------------------------------------------------------------------------------------
+    @property
+    def n_items(self) -> int:
+        return len(self.items)
+
+    def history(self, user_id: str) -> list[str]:
+        try:
+            return list(self.histories[str(user_id)])
+        except KeyError:
+            raise UnknownIdError(f"unknown user id {user_id!r}") from None
+
+    def has_user(self, user_id: str) -> bool:
+        return str(user_id) in self.histories
+
+    def item_index(self, item_id: str) -> int:
+        return self.items.index(item_id)
+
+    def to_indices(self, item_ids: Iterable[str]) -> np.ndarray:
+        """Known items only: ids the run has never seen are skipped (a live event may name one)."""
+        known = [self.items.get(i) for i in item_ids]
+        return np.array([i for i in known if i is not None], dtype=np.int64)
+
+    # -- scoring --------------------------------------------------------------------------------
+    def score_indices(self, histories: Sequence[np.ndarray]) -> np.ndarray:
+        return np.asarray(self.model.score(list(histories)), dtype=np.float64)
+
+    def adjust(
+        self,
+        scores: np.ndarray,
+        history: Sequence[str],
+        *,
+        exclude: Iterable[str] = (),
+        avoid: Iterable[str] = (),
+        exclude_seen: bool = True,
+    ) -> np.ndarray:
+        """Turn raw model scores into what the user sees: seen and excluded items at -inf, items
+        near an ``avoid`` item (in LM space) pushed down."""
+        scores = np.array(scores, dtype=np.float64)
+        avoid_idx = self.to_indices(avoid)
+        if len(avoid_idx):
+            spread = scores.std() or 1.0
+            nearness = (self.item_vectors @ self.item_vectors[avoid_idx].T).max(axis=1)
+            scores -= AVOID_STRENGTH * spread * np.clip(nearness, 0.0, 1.0) ** 2
+        if exclude_seen:
+            seen = self.to_indices(history)
+            if len(seen):
+                scores[seen] = -np.inf
+        drop = self.to_indices([*exclude, *avoid])
+        if len(drop):
+            scores[drop] = -np.inf
+        return scores
+
+    def ranked_scores(
+        self,
+        history: Sequence[str],
+        *,
+        exclude: Iterable[str] = (),
+        avoid: Iterable[str] = (),
+        exclude_seen: bool = True,
+    ) -> np.ndarray:
+        """Final scores for one history (see :meth:`adjust`)."""
+        raw = self.score_indices([self.to_indices(history)])[0]
+        return self.adjust(raw, history, exclude=exclude, avoid=avoid, exclude_seen=exclude_seen)
+
+    def recommend(
+        self,
+        user_id: str | None = None,
+        *,
+        history: Sequence[str] | None = None,
+        k: int = 10,
+        exclude: Iterable[str] = (),
+        avoid: Iterable[str] = (),
+        exclude_seen: bool = True,
+    ) -> list[Recommendation]:
+        """Top-``k`` for a known user, or for any history of item ids (a new user)."""
+        if history is None:
+            if user_id is None:
+                raise ValueError("give a user_id or a history")
+            history = self.history(user_id)
+        scores = self.ranked_scores(history, exclude=exclude, avoid=avoid, exclude_seen=exclude_seen)
+        k = max(0, min(int(k), int(np.isfinite(scores).sum())))
+        top = np.argpartition(-scores, k - 1)[:k] if k else np.zeros(0, dtype=np.int64)
+        top = top[np.argsort(-scores[top], kind="stable")]
+        return [
+            Recommendation(self.items.id(i), self.catalog.title(self.items.id(i)), float(scores[i]), rank + 1)
+            for rank, i in enumerate(top)
+        ]
+
+    def search(self, query: str, k: int = 10) -> list[tuple[str, str]]:
+        """Items whose title contains every word of the query, most popular-in-run first."""
+        words = query.lower().split()
+        if not words:
+            return []
+        hits = [i for i in self.items.ids if all(w in self.catalog.text(i).lower() for w in words)]
+        return [(i, self.catalog.title(i)) for i in hits[:k]]
+
+    # -- persistence ----------------------------------------------------------------------------
+    def save(self, run_dir: Path) -> None:
+        run_dir = Path(run_dir)
+        (run_dir / "model").mkdir(parents=True, exist_ok=True)
+        self.model.save(run_dir / "model")
+        np.save(run_dir / "item_vectors.npy", self.item_vectors)
+        (run_dir / "items.json").write_text(json.dumps(list(self.items.ids)))
+        (run_dir / "catalog.json").write_text(json.dumps(self.catalog.to_records(list(self.items.ids))))
+        (run_dir / "histories.json").write_text(json.dumps(self.histories))
+        info = {**self.info, "model": self.model.name, "saved_at": time.strftime("%Y-%m-%dT%H:%M:%S")}
+        (run_dir / "run.json").write_text(json.dumps(info, indent=2, default=str))
+
+    @classmethod
+    def load(cls, run_dir: str | Path) -> Recommender:
+        run_dir = Path(run_dir)
+        if not (run_dir / "run.json").exists():
+            raise RunError(f"not a whyrec run directory (no run.json): {run_dir}")
+        try:
+            info = json.loads((run_dir / "run.json").read_text())
+            vectors = np.load(run_dir / "item_vectors.npy")
+            items = Vocabulary(json.loads((run_dir / "items.json").read_text()))
+            catalog = ItemCatalog.from_records(json.loads((run_dir / "catalog.json").read_text()))
+            histories = json.loads((run_dir / "histories.json").read_text())
+            model = model_class(info["model"]).load(run_dir / "model", vectors)
+        except (OSError, KeyError, ValueError) as exc:
+            raise RunError(f"run directory {run_dir} is incomplete or damaged: {exc}") from None
+        return cls(model, items, catalog, vectors, histories, info)
