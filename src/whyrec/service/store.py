@@ -1,0 +1,206 @@
+"""The event store: every piece of feedback the service receives, in arrival order.
+
+SQLAlchemy 2 Core over any database URL. The default is a SQLite file in WAL mode (readers never
+block the writer); PostgreSQL works through ``postgresql+psycopg://``. Events are append-only:
+the state a user sees is folded from them (see :mod:`whyrec.service.session`), so nothing is
+ever updated in place and forgetting a user is one ``DELETE``.
+"""
+
+from __future__ import annotations
+
+import threading
+import time
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, Literal, get_args
+
+from sqlalchemy import (
+    JSON,
+    BigInteger,
+    Column,
+    Connection,
+    Engine,
+    Float,
+    Integer,
+    MetaData,
+    String,
+    Table,
+    create_engine,
+    delete,
+    event,
+    func,
+    insert,
+    select,
+)
+from sqlalchemy.exc import ArgumentError, OperationalError, SQLAlchemyError
+from sqlalchemy.pool import StaticPool
+
+from whyrec.errors import WhyrecError
+
+EventType = Literal[
+    "view", "click", "like", "rate", "not_interested", "remove", "mute_interest", "unmute_interest"
+]
+EVENT_TYPES: tuple[str, ...] = get_args(EventType)
+#: events that extend the user's sequence
+POSITIVE_TYPES = frozenset({"view", "click", "like", "rate"})
+#: events that name an interest label instead of an item
+INTEREST_TYPES = frozenset({"mute_interest", "unmute_interest"})
+MAX_ID_LENGTH = 128
+
+metadata = MetaData()
+events_table = Table(
+    "whyrec_events",
+    metadata,
+    # BigInteger on PostgreSQL; SQLite only auto-increments an INTEGER primary key
+    Column("event_id", BigInteger().with_variant(Integer(), "sqlite"), primary_key=True, autoincrement=True),
+    Column("user_id", String(MAX_ID_LENGTH), nullable=False, index=True),
+    Column("item_id", String(MAX_ID_LENGTH), nullable=True),
+    Column("type", String(32), nullable=False),
+    Column("value", JSON, nullable=True),
+    Column("created_at", Float, nullable=False),  # unix seconds
+)
+
+
+class StoreError(WhyrecError):
+    """The event database cannot be opened or written."""
+
+
+@dataclass(frozen=True)
+class StoredEvent:
+    event_id: int
+    user_id: str
+    item_id: str | None
+    type: str
+    value: float | str | None
+    created_at: float
+
+
+def default_db_url(run_dir: str | Path) -> str:
+    return f"sqlite:///{Path(run_dir).resolve() / 'events.db'}"
+
+
+class EventStore:
+    """Append, read and forget events. Safe to share between threads."""
+
+    def __init__(self, url: str, *, echo: bool = False) -> None:
+        self.url = url
+        try:
+            self.engine: Engine = _make_engine(url, echo)
+        except (ArgumentError, ImportError, ValueError) as exc:
+            raise StoreError(f"cannot use event store URL {_redact(url)!r}: {exc}") from None
+        self.dialect = self.engine.dialect.name
+        # SQLite has one writer at a time; queueing writers here is cheaper than busy retries
+        self._write_lock = threading.Lock() if self.dialect == "sqlite" else None
+        try:
+            metadata.create_all(self.engine)
+        except SQLAlchemyError as exc:
+            raise StoreError(f"cannot open event store {_redact(url)!r}: {_first_line(exc)}") from None
+
+    # -- writing ----------------------------------------------------------------------------------
+    def add(self, user_id: str, type: str, item_id: str | None = None, value: float | str | None = None,
+            created_at: float | None = None) -> StoredEvent:  # fmt: skip
+        if type not in EVENT_TYPES:
+            raise ValueError(f"unknown event type {type!r}")
+        row: dict[str, Any] = {"user_id": user_id, "item_id": item_id, "type": type, "value": value,
+                               "created_at": time.time() if created_at is None else created_at}  # fmt: skip
+        with self._writing() as conn:
+            result = conn.execute(insert(events_table).returning(events_table.c.event_id), row)
+            event_id = int(result.scalar_one())
+        return StoredEvent(event_id=event_id, **row)
+
+    def delete_user(self, user_id: str) -> int:
+        with self._writing() as conn:
+            result = conn.execute(delete(events_table).where(events_table.c.user_id == user_id))
+            return int(result.rowcount or 0)
+
+    # -- reading ----------------------------------------------------------------------------------
+    def events(self, user_id: str | None = None) -> list[StoredEvent]:
+        """One user's events (or everyone's) in arrival order."""
+        query = select(events_table).order_by(events_table.c.event_id)
+        if user_id is not None:
+            query = query.where(events_table.c.user_id == user_id)
+        with self._reading() as conn:
+            return [_event(row) for row in conn.execute(query).mappings()]
+
+    def count(self, user_id: str | None = None) -> int:
+        query = select(func.count()).select_from(events_table)
+        if user_id is not None:
+            query = query.where(events_table.c.user_id == user_id)
+        with self._reading() as conn:
+            return int(conn.execute(query).scalar_one())
+
+    def users(self) -> list[str]:
+        """Users with stored events, most recently active first."""
+        last = func.max(events_table.c.event_id)
+        query = select(events_table.c.user_id).group_by(events_table.c.user_id).order_by(last.desc())
+        with self._reading() as conn:
+            return [str(u) for u in conn.execute(query).scalars()]
+
+    def close(self) -> None:
+        self.engine.dispose()
+
+    # -- plumbing ---------------------------------------------------------------------------------
+    @contextmanager
+    def _writing(self) -> Iterator[Connection]:
+        lock = self._write_lock
+        try:
+            if lock is not None:
+                lock.acquire()
+            with self.engine.begin() as conn:
+                yield conn
+        except SQLAlchemyError as exc:
+            raise StoreError(f"event store write failed: {_first_line(exc)}") from None
+        finally:
+            if lock is not None:
+                lock.release()
+
+    @contextmanager
+    def _reading(self) -> Iterator[Connection]:
+        try:
+            with self.engine.connect() as conn:
+                yield conn
+        except OperationalError as exc:
+            raise StoreError(f"event store read failed: {_first_line(exc)}") from None
+
+
+def _make_engine(url: str, echo: bool) -> Engine:
+    if not url.startswith("sqlite"):
+        return create_engine(url, echo=echo, pool_pre_ping=True, future=True)
+    args: dict[str, Any] = {"check_same_thread": False, "timeout": 30}
+    if url in ("sqlite://", "sqlite:///:memory:"):  # one shared connection, or each sees its own db
+        engine = create_engine(url, echo=echo, connect_args=args, poolclass=StaticPool)
+    else:
+        Path(url.removeprefix("sqlite:///")).parent.mkdir(parents=True, exist_ok=True)
+        engine = create_engine(url, echo=echo, connect_args=args)
+
+    @event.listens_for(engine, "connect")
+    def _sqlite_pragmas(dbapi_conn: Any, _record: Any) -> None:
+        cursor = dbapi_conn.cursor()
+        cursor.execute("PRAGMA journal_mode=WAL")
+        cursor.execute("PRAGMA synchronous=NORMAL")
+        cursor.execute("PRAGMA busy_timeout=30000")
+        cursor.close()
+
+    return engine
+
+
+def _event(row: Any) -> StoredEvent:
+    return StoredEvent(
+        event_id=int(row["event_id"]), user_id=str(row["user_id"]), item_id=row["item_id"],
+        type=str(row["type"]), value=row["value"], created_at=float(row["created_at"]),
+    )  # fmt: skip
+
+
+def _first_line(exc: BaseException) -> str:
+    return str(getattr(exc, "orig", None) or exc).strip().splitlines()[0]
+
+
+def _redact(url: str) -> str:
+    """Never echo a password back."""
+    head, sep, tail = url.partition("@")
+    if not sep or "://" not in head:
+        return url
+    scheme, _, credentials = head.partition("://")
+    return f"{scheme}://{credentials.split(':', 1)[0]}:***@{tail}"
