@@ -33,11 +33,15 @@ def main(source: Path) -> None:
     movie_ids = {r[1] for r in keep}
     with open(target / "ratings.dat", "w", encoding="utf-8") as out:
         out.writelines("::".join(r) + "\n" for r in keep)
-    with open(source / "movies.dat", encoding="utf-8") as src, open(target / "movies.dat", "w",
-                                                                   encoding="utf-8") as out:  # fmt: skip
+    with (
+        open(source / "movies.dat", encoding="utf-8") as src,
+        open(target / "movies.dat", "w", encoding="utf-8") as out,
+    ):
         out.writelines(line for line in src if line.split("::", 1)[0] in movie_ids)
     shutil.copy(source / "LICENSE", target / "LICENSE")
-    print(f"{len(keep):,} ratings, {len({r[0] for r in keep}):,} users, {len(movie_ids):,} movies -> {target}")
+    print(
+        f"{len(keep):,} ratings, {len({r[0] for r in keep}):,} users, {len(movie_ids):,} movies -> {target}"
+    )
 
 
 if __name__ == "__main__":

@@ -36,8 +36,15 @@ def _load_options(args: argparse.Namespace):  # type: ignore[no-untyped-def]
     from whyrec.data import LoadOptions
 
     sep = "\t" if args.sep in ("\\t", "tab") else args.sep
-    return LoadOptions(items=args.items, user_col=args.user_col, item_col=args.item_col, time_col=args.time_col,
-                       rating_col=args.rating_col, sep=sep, k_core=args.k_core)  # fmt: skip
+    return LoadOptions(
+        items=args.items,
+        user_col=args.user_col,
+        item_col=args.item_col,
+        time_col=args.time_col,
+        rating_col=args.rating_col,
+        sep=sep,
+        k_core=args.k_core,
+    )
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -157,8 +164,14 @@ def cmd_train(args: argparse.Namespace) -> int:
         raise WhyrecError("train needs --dataset SPEC and --out RUN_DIR (or --run RUN_DIR --with-feedback)")
     _prepare_out(args.out, args.overwrite)
     prepared = prepare(args.dataset, _load_options(args), args.encoder, say=say, progress=not args.quiet)
-    _, row = train_run(prepared, args.model, args.out, progress=not args.quiet,
-                       log=tensorboard_logger(args.tensorboard), say=say)  # fmt: skip
+    _, row = train_run(
+        prepared,
+        args.model,
+        args.out,
+        progress=not args.quiet,
+        log=tensorboard_logger(args.tensorboard),
+        say=say,
+    )
     print(f"saved run {args.out}: {args.model} test NDCG@10 {row['NDCG@10']:.4f}, HR@10 {row['HR@10']:.4f}")
     return 0
 
@@ -193,8 +206,11 @@ def cmd_evaluate(args: argparse.Namespace) -> int:
 
 def _table(rows: list[dict[str, Any]]) -> str:
     cols = ["model", "HR@10", "NDCG@10", "MRR@10", "NDCG@20", "coverage@10", "train_seconds"]
-    extra = [c for c in ("fidelity_ratio", "counterfactual_validity", "grounding_rate", "explain_ms_per_user")
-             if any(c in r for r in rows)]  # fmt: skip
+    extra = [
+        c
+        for c in ("fidelity_ratio", "counterfactual_validity", "grounding_rate", "explain_ms_per_user")
+        if any(c in r for r in rows)
+    ]
     cols += extra
     lines = ["  ".join(f"{c:>12}" for c in cols)]
     for row in rows:
@@ -221,18 +237,34 @@ def cmd_recommend(args: argparse.Namespace) -> int:
         raise WhyrecError("-k must be at least 1")
     if args.explain:
         pairs = Explainer(rec).explain_recommendations(args.user, k=args.k, lang=args.lang)
-        rows = [{"rank": r.rank, "item_id": r.item_id, "title": r.title, "score": round(r.score, 4),
-                 "explanation": e.sentence.text, "evidence": [ev.item_id for ev in e.evidence[:3]]}
-                for r, e in pairs]  # fmt: skip
+        rows = [
+            {
+                "rank": r.rank,
+                "item_id": r.item_id,
+                "title": r.title,
+                "score": round(r.score, 4),
+                "explanation": e.sentence.text,
+                "evidence": [ev.item_id for ev in e.evidence[:3]],
+            }
+            for r, e in pairs
+        ]
     else:
-        rows = [{"rank": r.rank, "item_id": r.item_id, "title": r.title, "score": round(r.score, 4)}
-                for r in rec.recommend(args.user, k=args.k)]  # fmt: skip
+        rows = [
+            {"rank": r.rank, "item_id": r.item_id, "title": r.title, "score": round(r.score, 4)}
+            for r in rec.recommend(args.user, k=args.k)
+        ]
     if args.json:
-        print(json.dumps({"user_id": args.user, "model": rec.model.name, "recommendations": rows},
-                         ensure_ascii=False, indent=2))  # fmt: skip
+        print(
+            json.dumps(
+                {"user_id": args.user, "model": rec.model.name, "recommendations": rows},
+                ensure_ascii=False,
+                indent=2,
+            )
+        )
         return 0
     print(
-        f"top {len(rows)} for user {args.user} ({rec.model.name}, {len(rec.history(args.user))} items in history)"
+        f"top {len(rows)} for user {args.user} "
+        f"({rec.model.name}, {len(rec.history(args.user))} items in history)"
     )
     for row in rows:
         print(f"{row['rank']:>3}. {row['title']}  [{row['item_id']}]  score {row['score']:.3f}")
@@ -253,7 +285,8 @@ def cmd_explain(args: argparse.Namespace) -> int:
         print(json.dumps(e.to_dict(), ensure_ascii=False, indent=2))
         return 0
     print(
-        f"{e.title} [{e.item_id}] for user {args.user}: rank {e.rank} (top {e.k}: {'yes' if e.recommended else 'no'})"
+        f"{e.title} [{e.item_id}] for user {args.user}: rank {e.rank} "
+        f"(top {e.k}: {'yes' if e.recommended else 'no'})"
     )
     print(f"\n  {e.sentence.text}\n  ({e.sentence.source}: {e.sentence.note})")
     print("\nevidence (score drop when removed from the history):")
@@ -261,7 +294,8 @@ def cmd_explain(args: argparse.Namespace) -> int:
         print(f"  {ev.contribution:+.4f}  {ev.title}")
     if e.interest:
         print(
-            f"\ninterest served: {e.interest.label} ({e.interest.share:.0%} of the history, {e.interest.horizon})"
+            f"\ninterest served: {e.interest.label} "
+            f"({e.interest.share:.0%} of the history, {e.interest.horizon})"
         )
     if e.shared_attributes:
         print(f"shared attributes: {', '.join(e.shared_attributes)}")
@@ -269,7 +303,8 @@ def cmd_explain(args: argparse.Namespace) -> int:
         cf = e.counterfactual
         if cf.found:
             print(
-                f"counterfactual: without {', '.join(cf.removed_titles)} it falls to rank {cf.new_rank} (verified)"
+                f"counterfactual: without {', '.join(cf.removed_titles)} "
+                f"it falls to rank {cf.new_rank} (verified)"
             )
         else:
             print(
@@ -318,8 +353,10 @@ def cmd_demo(args: argparse.Namespace) -> int:
     ]
     for user in users[: args.users]:
         history = rec.history(user)
-        print(f"\nuser {user}: {len(history)} rated, most recent: "
-              + "; ".join(rec.catalog.title(i) for i in history[-3:]))  # fmt: skip
+        print(
+            f"\nuser {user}: {len(history)} rated, most recent: "
+            + "; ".join(rec.catalog.title(i) for i in history[-3:])
+        )
         for r, e in explainer.explain_recommendations(user, k=args.k, counterfactual=True):
             print(f"  {r.rank}. {r.title}")
             print(f"     {e.sentence.text}")

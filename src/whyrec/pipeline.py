@@ -78,8 +78,13 @@ def metrics_row(prepared: Prepared, model: Scorer, test: dict[str, float]) -> di
     return row
 
 
-def fit_and_test(prepared: Prepared, models: dict[str, Scorer], progress: bool = True,
-                 log: LogFn | None = None, say: Say = _stderr) -> list[dict[str, Any]]:  # fmt: skip
+def fit_and_test(
+    prepared: Prepared,
+    models: dict[str, Scorer],
+    progress: bool = True,
+    log: LogFn | None = None,
+    say: Say = _stderr,
+) -> list[dict[str, Any]]:
     data = FitData(prepared.split, prepared.item_vectors, progress=progress, log=log)
     histories, targets = prepared.split.test()
     rows = []
@@ -91,8 +96,10 @@ def fit_and_test(prepared: Prepared, models: dict[str, Scorer], progress: bool =
             model.fit(data)
         test = evaluate(model, histories, targets, prepared.split.n_items)
         row = metrics_row(prepared, model, test)
-        say(f"  {name}: test NDCG@10 {row['NDCG@10']:.4f}  HR@10 {row['HR@10']:.4f}  "
-            f"({row['train_seconds']:.1f}s)")  # fmt: skip
+        say(
+            f"  {name}: test NDCG@10 {row['NDCG@10']:.4f}  HR@10 {row['HR@10']:.4f}  "
+            f"({row['train_seconds']:.1f}s)"
+        )
         rows.append(row)
     return rows
 
@@ -117,8 +124,14 @@ def tensorboard_logger(log_dir: str | None) -> LogFn | None:
     return log
 
 
-def train_run(prepared: Prepared, model_name: str, out: Path, progress: bool = True,
-              log: LogFn | None = None, say: Say = _stderr) -> tuple[Recommender, dict[str, Any]]:  # fmt: skip
+def train_run(
+    prepared: Prepared,
+    model_name: str,
+    out: Path,
+    progress: bool = True,
+    log: LogFn | None = None,
+    say: Say = _stderr,
+) -> tuple[Recommender, dict[str, Any]]:
     """Fit one model (selection on validation), test it, and save a run directory."""
     model = build_models([model_name])[model_name]
     row = fit_and_test(prepared, {model_name: model}, progress=progress, log=log, say=say)[0]
@@ -127,9 +140,13 @@ def train_run(prepared: Prepared, model_name: str, out: Path, progress: bool = T
         u: split.items.lookup_ids(seq) for u, seq in zip(split.users.ids, split.sequences, strict=True)
     }
     recommender = Recommender(
-        model, split.items, prepared.dataset.catalog, prepared.item_vectors, histories,
+        model,
+        split.items,
+        prepared.dataset.catalog,
+        prepared.item_vectors,
+        histories,
         info={"dataset": prepared.spec, "encoder": prepared.encoder_name, "metrics": row},
-    )  # fmt: skip
+    )
     recommender.save(out)
     import json
 

@@ -20,6 +20,12 @@ from whyrec.models.registry import model_class
 AVOID_STRENGTH = 2.0
 
 
+def rank_of(scores: np.ndarray, item_idx: int) -> int:
+    """1-based position of ``item_idx`` in the ranking the user sees: by score, ties by index."""
+    own = scores[item_idx]
+    return int((scores > own).sum() + (scores[:item_idx] == own).sum()) + 1
+
+
 @dataclass(frozen=True)
 class Recommendation:
     item_id: str
@@ -128,8 +134,7 @@ class Recommender:
             history = self.history(user_id)
         scores = self.ranked_scores(history, exclude=exclude, avoid=avoid, exclude_seen=exclude_seen)
         k = max(0, min(int(k), int(np.isfinite(scores).sum())))
-        top = np.argpartition(-scores, k - 1)[:k] if k else np.zeros(0, dtype=np.int64)
-        top = top[np.argsort(-scores[top], kind="stable")]
+        top = np.argsort(-scores, kind="stable")[:k]  # ties by index, as rank_of counts them
         return [
             Recommendation(self.items.id(i), self.catalog.title(self.items.id(i)), float(scores[i]), rank + 1)
             for rank, i in enumerate(top)

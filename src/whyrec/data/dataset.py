@@ -39,10 +39,14 @@ class ItemCatalog:
 
     def to_records(self, item_ids: list[str]) -> list[dict[str, object]]:
         return [
-            {"item_id": i, "title": self.title(i), "attributes": list(self.attrs(i)),
-             "description": self.descriptions.get(i, "")}
+            {
+                "item_id": i,
+                "title": self.title(i),
+                "attributes": list(self.attrs(i)),
+                "description": self.descriptions.get(i, ""),
+            }
             for i in item_ids
-        ]  # fmt: skip
+        ]
 
     @classmethod
     def from_records(cls, records: list[dict]) -> ItemCatalog:

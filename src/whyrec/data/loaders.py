@@ -16,10 +16,26 @@ from whyrec.data.dataset import CleaningReport, Dataset, ItemCatalog, clean
 from whyrec.errors import DataError
 
 ML100K_GENRES = (
-    "unknown", "Action", "Adventure", "Animation", "Children's", "Comedy", "Crime", "Documentary",
-    "Drama", "Fantasy", "Film-Noir", "Horror", "Musical", "Mystery", "Romance", "Sci-Fi",
-    "Thriller", "War", "Western",
-)  # fmt: skip
+    "unknown",
+    "Action",
+    "Adventure",
+    "Animation",
+    "Children's",
+    "Comedy",
+    "Crime",
+    "Documentary",
+    "Drama",
+    "Fantasy",
+    "Film-Noir",
+    "Horror",
+    "Musical",
+    "Mystery",
+    "Romance",
+    "Sci-Fi",
+    "Thriller",
+    "War",
+    "Western",
+)
 
 
 @dataclass(frozen=True)
@@ -75,9 +91,12 @@ def _load_movielens(path: Path, options: LoadOptions) -> Dataset:
             path / "u.data", sep="\t", names=["user_id", "item_id", "rating", "timestamp"], dtype=str
         )
         items = pd.read_csv(
-            _require(path / "u.item", "ml-100k item file"), sep="|", header=None,
-            encoding="latin-1", dtype=str,
-        )  # fmt: skip
+            _require(path / "u.item", "ml-100k item file"),
+            sep="|",
+            header=None,
+            encoding="latin-1",
+            dtype=str,
+        )
         genres = _ml100k_genre_names(path)
         flags = items.iloc[:, 5 : 5 + len(genres)].to_numpy() == "1"
         catalog = ItemCatalog(
@@ -93,8 +112,11 @@ def _load_movielens(path: Path, options: LoadOptions) -> Dataset:
         if ratings is None:
             raise DataError(f"no MovieLens ratings in {path} (expected u.data or ratings.dat)")
         raw = _read_double_colon(ratings, ["user_id", "item_id", "rating", "timestamp"])
-        movies = _read_double_colon(_require(path / "movies.dat", "ml-1m movies file"),
-                                    ["item_id", "title", "genres"], encoding="latin-1")  # fmt: skip
+        movies = _read_double_colon(
+            _require(path / "movies.dat", "ml-1m movies file"),
+            ["item_id", "title", "genres"],
+            encoding="latin-1",
+        )
         catalog = _catalog_from_genre_strings(movies)
     return _finish(f"movielens:{path.name}", raw, catalog, _k(options, 0))
 
@@ -138,14 +160,22 @@ def _catalog_from_genre_strings(movies: pd.DataFrame) -> ItemCatalog:
 # --- movietweetings --------------------------------------------------------------------------
 
 
-def _load_movietweetings(path: Path, options: LoadOptions, name: str | None = None,
-                         default_k: int = 5) -> Dataset:  # fmt: skip
-    raw = _read_double_colon(_require(path / "ratings.dat", "MovieTweetings ratings file"),
-                             ["user_id", "item_id", "rating", "timestamp"])  # fmt: skip
-    movies = _read_double_colon(_require(path / "movies.dat", "MovieTweetings movies file"),
-                                ["item_id", "title", "genres"])  # fmt: skip
-    return _finish(name or f"movietweetings:{path.name}", raw, _catalog_from_genre_strings(movies),
-                   _k(options, default_k))  # fmt: skip
+def _load_movietweetings(
+    path: Path, options: LoadOptions, name: str | None = None, default_k: int = 5
+) -> Dataset:
+    raw = _read_double_colon(
+        _require(path / "ratings.dat", "MovieTweetings ratings file"),
+        ["user_id", "item_id", "rating", "timestamp"],
+    )
+    movies = _read_double_colon(
+        _require(path / "movies.dat", "MovieTweetings movies file"), ["item_id", "title", "genres"]
+    )
+    return _finish(
+        name or f"movietweetings:{path.name}",
+        raw,
+        _catalog_from_genre_strings(movies),
+        _k(options, default_k),
+    )
 
 
 def demo_data_dir() -> Path:
@@ -250,8 +280,15 @@ def _read_map(path: Path) -> dict[str, str]:
 
 def _load_csv(path: Path, options: LoadOptions) -> Dataset:
     try:
-        frame = pd.read_csv(path, sep=options.sep, dtype=str, keep_default_na=False, na_values=[""],
-                            on_bad_lines="skip", engine="python")  # fmt: skip
+        frame = pd.read_csv(
+            path,
+            sep=options.sep,
+            dtype=str,
+            keep_default_na=False,
+            na_values=[""],
+            on_bad_lines="skip",
+            engine="python",
+        )
     except (pd.errors.ParserError, pd.errors.EmptyDataError, UnicodeDecodeError) as exc:
         raise DataError(f"cannot read {path}: {str(exc).splitlines()[0]}") from None
     if frame.empty:

@@ -23,7 +23,7 @@ from whyrec.explain.types import (
     Sentence,
     WhyNot,
 )
-from whyrec.recommender import Recommendation, Recommender
+from whyrec.recommender import Recommendation, Recommender, rank_of
 
 
 @dataclass(frozen=True)
@@ -43,8 +43,9 @@ class Explainer:
     re-scoring, why-not ranks from the same ranking the user sees.
     """
 
-    def __init__(self, recommender: Recommender, config: ExplainConfig | None = None,
-                 phraser: Phraser | None = None) -> None:  # fmt: skip
+    def __init__(
+        self, recommender: Recommender, config: ExplainConfig | None = None, phraser: Phraser | None = None
+    ) -> None:
         self.rec = recommender
         self.config = config or ExplainConfig()
         self.phraser = phraser
@@ -65,8 +66,13 @@ class Explainer:
             raise ValueError("give a user_id or a history")
         return self.rec.history(user_id)
 
-    def _ranks(self, histories: list[list[str]], item_idx: int, exclude: Iterable[str] = (),
-               avoid: Iterable[str] = ()) -> tuple[np.ndarray, np.ndarray]:  # fmt: skip
+    def _ranks(
+        self,
+        histories: list[list[str]],
+        item_idx: int,
+        exclude: Iterable[str] = (),
+        avoid: Iterable[str] = (),
+    ) -> tuple[np.ndarray, np.ndarray]:
         """Rank (1-based) and raw score of ``item_idx`` under each history, as the user would see it."""
         exclude, avoid = list(exclude), list(avoid)
         ranks, scores = np.zeros(len(histories), dtype=np.int64), np.zeros(len(histories))
@@ -74,7 +80,7 @@ class Explainer:
         for row, history in enumerate(histories):
             final = self.rec.adjust(raw[row], history, exclude=exclude, avoid=avoid)
             scores[row] = raw[row, item_idx]
-            ranks[row] = int((final > final[item_idx]).sum()) + 1
+            ranks[row] = rank_of(final, item_idx)
         return ranks, scores
 
     def contributions(self, history: Sequence[str], item_id: str) -> tuple[np.ndarray, int]:
@@ -89,8 +95,9 @@ class Explainer:
         scores = self.rec.score_indices(variants)[:, item_idx]
         return scores[0] - scores[1:], start
 
-    def interests(self, user_id: str | None = None, history: Sequence[str] | None = None,
-                  muted: Iterable[str] = ()) -> InterestProfile:  # fmt: skip
+    def interests(
+        self, user_id: str | None = None, history: Sequence[str] | None = None, muted: Iterable[str] = ()
+    ) -> InterestProfile:
         items = self._history(user_id, history)
         vectors = self.rec.item_vectors[self.rec.to_indices(items)] if items else np.zeros((0, 1))
         found = build_interests(items, vectors, self.terms, self.config.interest_half_life, self.config.seed)
@@ -98,8 +105,16 @@ class Explainer:
         found = [_replace_muted(i, i.label in muted) for i in found]
         return InterestProfile(user_id, tuple(found))
 
-    def what_if(self, user_id: str | None = None, *, remove: Iterable[str], history: Sequence[str] | None = None,
-                k: int = 10, exclude: Iterable[str] = (), avoid: Iterable[str] = ()) -> list[Recommendation]:  # fmt: skip
+    def what_if(
+        self,
+        user_id: str | None = None,
+        *,
+        remove: Iterable[str],
+        history: Sequence[str] | None = None,
+        k: int = 10,
+        exclude: Iterable[str] = (),
+        avoid: Iterable[str] = (),
+    ) -> list[Recommendation]:
         removed = set(remove)
         kept = [h for h in self._history(user_id, history) if h not in removed]
         return self.rec.recommend(history=kept, k=k, exclude=list(exclude) + list(removed), avoid=avoid)
@@ -141,21 +156,32 @@ class Explainer:
             if counterfactual and recommended
             else None
         )
-        why_not = None if recommended else self._why_not(items, item_idx, rank, k, exclude, avoid,
-                                                         window, contributions, start, profile)  # fmt: skip
+        why_not = (
+            None
+            if recommended
+            else self._why_not(
+                items, item_idx, rank, k, exclude, avoid, window, contributions, start, profile
+            )
+        )
         title = self.rec.catalog.title(item_id)
         facts: dict[str, Any] = {
-            "title": title, "evidence": [e.title for e in evidence[:3]], "attributes": list(shared_attrs[:3]),
-            "interest": served.label if served and not served.muted else None, "rank": rank, "k": k,
+            "title": title,
+            "evidence": [e.title for e in evidence[:3]],
+            "attributes": list(shared_attrs[:3]),
+            "interest": served.label if served and not served.muted else None,
+            "rank": rank,
+            "k": k,
             "counterfactual": list(cf.removed_titles) if cf and cf.found else None,
             "why_not": why_not,
-        }  # fmt: skip
+        }
         template = template_sentence(facts, lang)
         allowed = [title, *facts["evidence"], *shared_attrs, *(served.keywords if served else ())]
         if cf and cf.found:
             allowed += list(cf.removed_titles)
-        if why_not and why_not.best_lift:
-            allowed.append(why_not.best_lift.title)
+        if why_not:
+            allowed += [e.title for e in why_not.evidence_against[:1]]
+            if why_not.best_lift:
+                allowed.append(why_not.best_lift.title)
         sentence = (
             guarded_phrase(self.phraser, template, facts, lang, allowed, self.grounding)
             if use_llm and self.phraser is not None
@@ -167,16 +193,37 @@ class Explainer:
                 template, lang, "template", f"ungrounded: {allowed_check[0]!r}", grounded=False
             )
         return Explanation(
-            user_id=user_id, item_id=item_id, title=title, model=self.rec.model.name, score=score,
-            rank=rank, k=k, recommended=recommended, evidence=evidence, interest=served,
-            shared_attributes=shared_attrs, shared_words=shared_words, counterfactual=cf, why_not=why_not,
-            sentence=sentence, template_sentence=template, evidence_window=len(window),
-        )  # fmt: skip
+            user_id=user_id,
+            item_id=item_id,
+            title=title,
+            model=self.rec.model.name,
+            score=score,
+            rank=rank,
+            k=k,
+            recommended=recommended,
+            evidence=evidence,
+            interest=served,
+            shared_attributes=shared_attrs,
+            shared_words=shared_words,
+            counterfactual=cf,
+            why_not=why_not,
+            sentence=sentence,
+            template_sentence=template,
+            evidence_window=len(window),
+            grounded_on=tuple(dict.fromkeys(allowed)),
+        )
 
-    def explain_recommendations(self, user_id: str | None = None, *, history: Sequence[str] | None = None,
-                                k: int = 10, lang: Lang = "en", exclude: Iterable[str] = (),
-                                avoid: Iterable[str] = (), counterfactual: bool = False,
-                                ) -> list[tuple[Recommendation, Explanation]]:  # fmt: skip
+    def explain_recommendations(
+        self,
+        user_id: str | None = None,
+        *,
+        history: Sequence[str] | None = None,
+        k: int = 10,
+        lang: Lang = "en",
+        exclude: Iterable[str] = (),
+        avoid: Iterable[str] = (),
+        counterfactual: bool = False,
+    ) -> list[tuple[Recommendation, Explanation]]:
         items = self._history(user_id, history)
         recs = self.rec.recommend(history=items, k=k, exclude=exclude, avoid=avoid)
         profile = self.interests(user_id, history=items)
@@ -194,13 +241,14 @@ class Explainer:
                     counterfactual=counterfactual,
                     profile=profile,
                 ),
-            )  # fmt: skip
+            )
             for r in recs
         ]
 
     # -- parts -----------------------------------------------------------------------------------
-    def _interest_served(self, profile: InterestProfile, window: list[str], contributions: np.ndarray,
-                         item_idx: int) -> Interest | None:  # fmt: skip
+    def _interest_served(
+        self, profile: InterestProfile, window: list[str], contributions: np.ndarray, item_idx: int
+    ) -> Interest | None:
         if not profile.interests:
             return None
         support = {}
@@ -236,8 +284,16 @@ class Explainer:
         )
         return shared_attrs, shared_words
 
-    def _counterfactual(self, items: list[str], item_idx: int, k: int, exclude: list[str], avoid: list[str],
-                        window: list[str], contributions: np.ndarray) -> Counterfactual:  # fmt: skip
+    def _counterfactual(
+        self,
+        items: list[str],
+        item_idx: int,
+        k: int,
+        exclude: list[str],
+        avoid: list[str],
+        window: list[str],
+        contributions: np.ndarray,
+    ) -> Counterfactual:
         """Greedy: at each step try removing each remaining window item (one batched call) and
         keep the removal that lowers the item's rank most; stop when it leaves the top-k."""
         limit = self.config.counterfactual_max
@@ -278,16 +334,27 @@ class Explainer:
             max_size=limit,
         )
 
-    def _why_not(self, items: list[str], item_idx: int, rank: int, k: int, exclude: list[str], avoid: list[str],
-                 window: list[str], contributions: np.ndarray, start: int,
-                 profile: InterestProfile) -> WhyNot:  # fmt: skip
+    def _why_not(
+        self,
+        items: list[str],
+        item_idx: int,
+        rank: int,
+        k: int,
+        exclude: list[str],
+        avoid: list[str],
+        window: list[str],
+        contributions: np.ndarray,
+        start: int,
+        profile: InterestProfile,
+    ) -> WhyNot:
         against = tuple(
             Evidence(window[p], self.rec.catalog.title(window[p]), float(contributions[p]), start + int(p))
             for p in np.argsort(contributions, kind="stable")[: self.config.top_evidence]
             if contributions[p] < 0
         )
-        final = self.rec.adjust(self.rec.score_indices([self.rec.to_indices(items)])[0], items,
-                                exclude=exclude, avoid=avoid)  # fmt: skip
+        final = self.rec.adjust(
+            self.rec.score_indices([self.rec.to_indices(items)])[0], items, exclude=exclude, avoid=avoid
+        )
         kth = np.sort(final[np.isfinite(final)])[::-1][min(k, int(np.isfinite(final).sum())) - 1]
         gap = float(kth - final[item_idx])
         # lifts: focus the history on one interest (its items only), or on one supporting item
@@ -297,8 +364,12 @@ class Explainer:
             trials.append((Lift("interest", interest.label, interest.label, 0), focus))
         if len(contributions) and contributions.max() > 0:
             supporter = window[int(np.argmax(contributions))]
-            trials.append((Lift("item", supporter, self.rec.catalog.title(supporter), 0),
-                           [h for h in items if h != supporter] + [supporter]))  # fmt: skip
+            trials.append(
+                (
+                    Lift("item", supporter, self.rec.catalog.title(supporter), 0),
+                    [h for h in items if h != supporter] + [supporter],
+                )
+            )
         best_lift = None
         if trials:
             ranks, _ = self._ranks([t[1] for t in trials], item_idx, exclude, avoid)

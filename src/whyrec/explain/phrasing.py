@@ -20,9 +20,9 @@ from whyrec.errors import WhyrecError
 from whyrec.explain.sentences import GroundingChecker
 from whyrec.explain.types import Sentence
 
-MAX_NEW_WORD_SHARE = 0.5
 SUSPICIOUS = re.compile(
-    r"ignore (all|any|previous|prior)|instruction|system prompt|https?://|<|>|\{|\}", re.I
+    r"ignore (all|any|previous|prior)|instruction|system prompt|https?://|www\.|\b\w+\.(com|org|net|io|example)\b|[<>{}]",
+    re.I,
 )
 
 
@@ -48,8 +48,9 @@ def build_prompt(template: str, facts: dict[str, Any], lang: str) -> str:
     )
 
 
-def check_phrase(text: str, template: str, facts: dict[str, Any], lang: str, allowed: list[str],
-                 checker: GroundingChecker) -> str | None:  # fmt: skip
+def check_phrase(
+    text: str, template: str, facts: dict[str, Any], lang: str, allowed: list[str], checker: GroundingChecker
+) -> str | None:
     """The reason ``text`` may not be shown, or None if it passes."""
     text = text.strip()
     if not text:
@@ -69,17 +70,22 @@ def check_phrase(text: str, template: str, facts: dict[str, Any], lang: str, all
     trigrams = Counter(zip(words, words[1:], words[2:], strict=False))
     if trigrams and trigrams.most_common(1)[0][1] > 1:
         return "repeats itself"
-    if lang == "en":
-        known = set(re.findall(r"\w+", (template + " " + " ".join(map(str, allowed))).lower()))
-        content = [w for w in words if len(w) >= 5]
-        new = [w for w in content if w not in known]
-        if content and len(new) / len(content) > MAX_NEW_WORD_SHARE:
-            return "brings in too many words that are not in the explanation"
+    known = set(re.findall(r"\w+", (template + " " + " ".join(map(str, allowed))).lower()))
+    # a name the evidence does not hold: a capitalised word or a number, not at a sentence start
+    for match in re.finditer(r"(?<![.!?]\s)(?<!^)\b([A-Z][\w'-]*|\d[\w.]*)", text):
+        if match.group(1).lower().strip(".") not in known:
+            return f"introduces a name or number not in the explanation: {match.group(1)!r}"
     return None
 
 
-def guarded_phrase(phraser: Phraser, template: str, facts: dict[str, Any], lang: str, allowed: list[str],
-                   checker: GroundingChecker) -> Sentence:  # fmt: skip
+def guarded_phrase(
+    phraser: Phraser,
+    template: str,
+    facts: dict[str, Any],
+    lang: str,
+    allowed: list[str],
+    checker: GroundingChecker,
+) -> Sentence:
     try:
         raw = phraser.generate(build_prompt(template, facts, lang), max_new_tokens=80)
     except Exception as exc:  # an LLM failure must never cost the user their explanation
@@ -131,8 +137,9 @@ class SmolLMPhraser:
         import torch
 
         messages = [{"role": "user", "content": prompt}]
-        inputs = self._tokenizer.apply_chat_template(messages, add_generation_prompt=True, return_tensors="pt",
-                                                     return_dict=True)  # fmt: skip
+        inputs = self._tokenizer.apply_chat_template(
+            messages, add_generation_prompt=True, return_tensors="pt", return_dict=True
+        )
         with torch.inference_mode():
             out = self._model.generate(**inputs, max_new_tokens=max_new_tokens, do_sample=False)
         return str(self._tokenizer.decode(out[0, inputs["input_ids"].shape[1] :], skip_special_tokens=True))
@@ -149,8 +156,14 @@ class OpenAIPhraser:
         self.name = f"openai-compatible:{model}"
 
     def generate(self, prompt: str, max_new_tokens: int) -> str:
-        body = json.dumps({"model": self.model, "messages": [{"role": "user", "content": prompt}],
-                           "max_tokens": max_new_tokens, "temperature": 0}).encode()  # fmt: skip
+        body = json.dumps(
+            {
+                "model": self.model,
+                "messages": [{"role": "user", "content": prompt}],
+                "max_tokens": max_new_tokens,
+                "temperature": 0,
+            }
+        ).encode()
         headers = {"Content-Type": "application/json"}
         if self.api_key:
             headers["Authorization"] = f"Bearer {self.api_key}"

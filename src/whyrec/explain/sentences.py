@@ -52,8 +52,15 @@ def template_sentence(facts: dict[str, Any], lang: str = "en") -> str:
     return out
 
 
-def _zh(title: str, evidence: list[str], attrs: list[str], interest: str | None, why_not: Any,
-        cf: list[str] | None, facts: dict[str, Any]) -> str:  # fmt: skip
+def _zh(
+    title: str,
+    evidence: list[str],
+    attrs: list[str],
+    interest: str | None,
+    why_not: Any,
+    cf: list[str] | None,
+    facts: dict[str, Any],
+) -> str:
     if why_not is not None:
         out = f"{title}排在第{facts['rank']}位，不在你的前{facts['k']}名。"
         if why_not.evidence_against:

@@ -106,6 +106,7 @@ class Explanation:
     sentence: Sentence
     template_sentence: str
     evidence_window: int  # how many of the most recent history items were occluded
+    grounded_on: tuple[str, ...] = ()  # every name the sentence may mention
     extra: dict[str, Any] = field(default_factory=dict)
 
     def to_dict(self) -> dict[str, Any]:

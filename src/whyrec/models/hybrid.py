@@ -109,8 +109,12 @@ class Hybrid:
             sub = directory / f"hybrid_{name}"
             sub.mkdir(parents=True, exist_ok=True)
             part.save(sub)
-        meta = {"config": asdict(self.config), "weights": asdict(self.weights), "n_items": self.n_items,
-                "sequence_model": self.sequence.name}  # fmt: skip
+        meta = {
+            "config": asdict(self.config),
+            "weights": asdict(self.weights),
+            "n_items": self.n_items,
+            "sequence_model": self.sequence.name,
+        }
         (directory / "hybrid_config.json").write_text(json.dumps(meta, indent=2))
 
     @classmethod

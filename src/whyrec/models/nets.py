@@ -51,8 +51,16 @@ class SASRecNet(nn.Module):
     """A pre-norm Transformer encoder over item sequences; causal, or bidirectional for the
     masked (BERT4Rec-style) objective."""
 
-    def __init__(self, items: ItemEmbedding, dim: int, max_len: int, n_layers: int, n_heads: int,
-                 dropout: float, causal: bool) -> None:  # fmt: skip
+    def __init__(
+        self,
+        items: ItemEmbedding,
+        dim: int,
+        max_len: int,
+        n_layers: int,
+        n_heads: int,
+        dropout: float,
+        causal: bool,
+    ) -> None:
         super().__init__()
         self.items, self.dim, self.max_len, self.causal = items, dim, max_len, causal
         self.positions = nn.Embedding(max_len, dim)

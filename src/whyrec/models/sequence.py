@@ -149,8 +149,13 @@ class _SequenceModel:
         valid_histories, valid_targets = split.valid()
         start = time.perf_counter()
         best, best_epoch, best_state, seconds_to_best = -1.0, -1, None, 0.0
-        bar = tqdm(range(config.max_epochs), desc=f"training {self.name}", unit="epoch",
-                   disable=not data.progress, leave=False)  # fmt: skip
+        bar = tqdm(
+            range(config.max_epochs),
+            desc=f"training {self.name}",
+            unit="epoch",
+            disable=not data.progress,
+            leave=False,
+        )
         for epoch in bar:
             net.train()
             self._table = None

@@ -19,8 +19,9 @@ def _history_matrix(histories: Sequence[np.ndarray], n_items: int, weights: bool
     lengths = [len(h) for h in histories]
     rows = np.repeat(np.arange(len(histories)), lengths)
     cols = np.concatenate(histories) if histories else np.zeros(0, dtype=np.int64)
-    return sp.csr_matrix((np.ones(len(cols), dtype=np.float32), (rows, cols)),
-                         shape=(len(histories), n_items))  # fmt: skip
+    return sp.csr_matrix(
+        (np.ones(len(cols), dtype=np.float32), (rows, cols)), shape=(len(histories), n_items)
+    )
 
 
 class Popularity:

@@ -68,12 +68,24 @@ class SentenceEncoder:
             return np.zeros((0, self.dim), dtype=np.float32)
         model = self._load()
         out = []
-        bar = tqdm(total=len(texts), desc=f"encoding items ({self.name})", unit="item",
-                   disable=not self.progress, leave=False)  # fmt: skip
+        bar = tqdm(
+            total=len(texts),
+            desc=f"encoding items ({self.name})",
+            unit="item",
+            disable=not self.progress,
+            leave=False,
+        )
         for start in range(0, len(texts), self.batch_size):
             batch = list(texts[start : start + self.batch_size])
-            out.append(model.encode(batch, batch_size=self.batch_size, normalize_embeddings=True,
-                                    convert_to_numpy=True, show_progress_bar=False))  # fmt: skip
+            out.append(
+                model.encode(
+                    batch,
+                    batch_size=self.batch_size,
+                    normalize_embeddings=True,
+                    convert_to_numpy=True,
+                    show_progress_bar=False,
+                )
+            )
             bar.update(len(batch))
         bar.close()
         return np.concatenate(out).astype(np.float32)

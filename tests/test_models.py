@@ -1,0 +1,167 @@
+"""Every model keeps the Scorer contract; sequence models must learn a known Markov chain and
+item-kNN must recover co-occurrence blocks (known-answer synthetic data)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from whyrec.data import SequenceSplit, Vocabulary
+from whyrec.eval import evaluate
+from whyrec.models import (
+    BERT4Rec,
+    ContentModel,
+    FitData,
+    GRU4Rec,
+    GRU4RecConfig,
+    Hybrid,
+    ItemKNN,
+    Popularity,
+    SASRec,
+    SASRecConfig,
+    Scorer,
+)
+from whyrec.text import HashingEncoder
+
+from .conftest import markov_sequences, markov_successor
+
+SMALL_SASREC = SASRecConfig(
+    dim=32, n_layers=1, n_heads=1, max_len=20, dropout=0.1, lr=5e-3, max_epochs=30, patience=3, batch_size=64
+)
+
+
+def make_split(sequences: list[list[int]], n_items: int | None = None) -> SequenceSplit:
+    n_items = n_items or max(max(s) for s in sequences) + 1
+    return SequenceSplit(
+        name="synthetic",
+        users=Vocabulary([f"u{i}" for i in range(len(sequences))], kind="user"),
+        items=Vocabulary([f"i{i}" for i in range(n_items)]),
+        sequences=tuple(np.array(s, dtype=np.int64) for s in sequences),
+    )
+
+
+def fit_data(split: SequenceSplit) -> FitData:
+    vectors = HashingEncoder(16).encode([f"item {i} group {i % 5}" for i in range(split.n_items)])
+    return FitData(split, vectors, progress=False)
+
+
+@pytest.fixture(scope="module")
+def markov() -> FitData:
+    return fit_data(make_split(markov_sequences(n_users=300, n_items=40, length=20)))
+
+
+def test_data_has_a_known_answer(markov: FitData) -> None:
+    histories, targets = markov.split.test()
+    successor = markov_successor(40)
+    assert sorted(successor.tolist()) == list(range(40))  # a permutation
+    assert all(t == successor[h[-1]] and t not in h for h, t in zip(histories, targets, strict=True))
+
+
+@pytest.mark.parametrize(
+    ("factory", "threshold"),
+    [
+        (lambda: SASRec(SMALL_SASREC), 0.9),
+        (
+            lambda: GRU4Rec(
+                GRU4RecConfig(dim=32, max_len=20, lr=5e-3, max_epochs=30, patience=3, batch_size=64)
+            ),
+            0.9,
+        ),
+        (lambda: BERT4Rec(SMALL_SASREC), 0.6),
+    ],
+    ids=["sasrec", "gru4rec", "bert4rec-masked"],
+)
+def test_sequence_models_learn_an_order1_markov_chain(markov: FitData, factory, threshold: float) -> None:  # type: ignore[no-untyped-def]
+    histories, targets = markov.split.test()
+    model = factory().fit(markov)
+    learned = evaluate(model, histories, targets, markov.split.n_items)
+    baseline = evaluate(Popularity().fit(markov), histories, targets, markov.split.n_items)
+    assert learned["MRR@10"] > threshold, learned
+    assert baseline["MRR@10"] < 0.2, baseline
+    assert model.fit_info.best_epoch is not None and model.fit_info.train_seconds > 0
+
+
+def test_itemknn_recovers_cooccurrence_blocks() -> None:
+    rng = np.random.default_rng(1)
+    block, n_blocks = 5, 6
+    sequences = []
+    for user in range(240):  # each user only ever touches the 5 items of one block
+        b = user % n_blocks
+        sequences.append(list(rng.permutation(block) + b * block))
+    split = make_split(sequences)
+    model = ItemKNN().fit(fit_data(split))
+    for b in range(n_blocks):
+        history = np.array([b * block, b * block + 1])
+        scores = model.score([history])[0]
+        scores[history] = -np.inf
+        top3 = set(np.argsort(-scores)[:3].tolist())
+        assert top3 == {b * block + 2, b * block + 3, b * block + 4}
+
+
+def test_content_model_scores_unseen_items_by_text() -> None:
+    split = make_split([[0, 1, 2], [0, 1, 2]], n_items=4)  # item 3 never occurs
+    vectors = HashingEncoder(32).encode(["space war", "space opera", "romance", "space war saga"])
+    model = ContentModel().fit(FitData(split, vectors, progress=False))
+    scores = model.score([np.array([0])])[0]
+    assert scores[3] > scores[2]  # the unseen sci-fi item beats the seen romance
+
+
+def test_sasrec_represents_items_unseen_in_training_by_text(markov: FitData) -> None:
+    model = SASRec(SMALL_SASREC).fit(markov)
+    table = model.net.items.table().detach().numpy()  # type: ignore[union-attr]
+    assert np.abs(table[1:41]).sum(axis=1).min() > 0  # every item has a representation
+    ids_only = SASRec(SASRecConfig(**{**SMALL_SASREC.__dict__, "use_text": False, "max_epochs": 1}))
+    ids_only.fit(markov)
+    assert ids_only.net.items.text is None  # type: ignore[union-attr]
+
+
+def test_bad_config_is_refused() -> None:
+    with pytest.raises(ValueError, match="objective"):
+        SASRecConfig(objective="bidirectional")  # type: ignore[arg-type]
+    with pytest.raises(ValueError, match="divisible"):
+        SASRecConfig(dim=30, n_heads=4)
+
+
+FAST_MODELS = {
+    "pop": Popularity,
+    "itemknn": ItemKNN,
+    "content": ContentModel,
+    "sasrec": lambda: SASRec(SASRecConfig(**{**SMALL_SASREC.__dict__, "max_epochs": 2})),
+    "gru4rec": lambda: GRU4Rec(GRU4RecConfig(dim=16, max_len=20, max_epochs=2)),
+    "hybrid": lambda: Hybrid(sequence=SASRec(SASRecConfig(**{**SMALL_SASREC.__dict__, "max_epochs": 2}))),
+}
+
+
+@pytest.mark.parametrize("name", list(FAST_MODELS))
+def test_scorer_contract(name: str, markov: FitData, tmp_path: Path) -> None:
+    """Shape, finiteness, batch independence, and an exact save/load round trip."""
+    model: Scorer = FAST_MODELS[name]().fit(markov)
+    assert isinstance(model, Scorer)
+    histories, _ = markov.split.test()
+    batch = histories[:7] + [np.array([3]), np.array([], dtype=np.int64)]
+    scores = model.score(batch)
+    assert scores.shape == (len(batch), markov.split.n_items)
+    assert np.isfinite(scores).all()
+    alone = np.concatenate([model.score([h]) for h in batch])
+    np.testing.assert_allclose(scores, alone, rtol=1e-4, atol=1e-4)  # occlusion relies on this
+    model.save(tmp_path)
+    loaded = type(model).load(tmp_path, markov.item_vectors)
+    np.testing.assert_allclose(loaded.score(batch), scores, rtol=1e-5, atol=1e-5)
+
+
+def test_sasrec_training_is_reproducible(markov: FitData) -> None:
+    config = SASRecConfig(**{**SMALL_SASREC.__dict__, "max_epochs": 2})
+    a = SASRec(config).fit(markov).score(markov.split.test()[0][:5])
+    b = SASRec(config).fit(markov).score(markov.split.test()[0][:5])
+    np.testing.assert_allclose(a, b, rtol=1e-5, atol=1e-5)
+
+
+def test_hybrid_weights_are_chosen_on_validation(markov: FitData) -> None:
+    model = Hybrid(sequence=SASRec(SMALL_SASREC)).fit(markov)
+    grid = model.weights.grid
+    assert len(grid) == len(model.config.cf_weights) * len(model.config.content_weights)
+    best = max(g["valid_NDCG@10"] for g in grid)
+    chosen = next(g for g in grid if g["cf"] == model.weights.cf and g["content"] == model.weights.content)
+    assert chosen["valid_NDCG@10"] == best
