@@ -18,7 +18,8 @@ K_CORE = 10
 def main(source: Path) -> None:
     target = Path(__file__).resolve().parents[1] / "src" / "whyrec" / "data" / "demo"
     target.mkdir(parents=True, exist_ok=True)
-    rows = [line.rstrip("\n").split("::") for line in open(source / "ratings.dat", encoding="utf-8")]
+    with open(source / "ratings.dat", encoding="utf-8") as handle:
+        rows = [line.rstrip("\n").split("::") for line in handle]
     keep = rows
     while True:
         users: dict[str, int] = {}

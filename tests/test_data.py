@@ -106,11 +106,8 @@ def test_movielens_100k_layout_from_fixture(tmp_path: Path) -> None:
     (tmp_path / "u.data").write_text("1\t10\t5\t300\n1\t20\t3\t100\n2\t10\t4\t50\n1\t30\t4\t200\n")
     flags = "|".join(["0"] * 19)
     action = "|".join(["0", "1"] + ["0"] * 17)
-    (tmp_path / "u.item").write_bytes(
-        f"10|Caf\xe9 (1995)|01-Jan-1995||http://x|{action}\n20|B (1996)|||x|{flags}\n30|C|||x|{flags}\n".encode(
-            "latin-1"
-        )
-    )
+    rows = f"10|Caf\xe9 (1995)|01-Jan-1995||http://x|{action}\n20|B (1996)|||x|{flags}\n30|C|||x|{flags}\n"
+    (tmp_path / "u.item").write_bytes(rows.encode("latin-1"))
     dataset = load_dataset(f"movielens:{tmp_path}")
     assert dataset.sequences()["1"] == ["20", "30", "10"]
     assert dataset.catalog.title("10") == "Café (1995)"

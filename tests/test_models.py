@@ -140,7 +140,7 @@ def test_scorer_contract(name: str, markov: FitData, tmp_path: Path) -> None:
     model: Scorer = FAST_MODELS[name]().fit(markov)
     assert isinstance(model, Scorer)
     histories, _ = markov.split.test()
-    batch = histories[:7] + [np.array([3]), np.array([], dtype=np.int64)]
+    batch = [*histories[:7], np.array([3]), np.array([], dtype=np.int64)]
     scores = model.score(batch)
     assert scores.shape == (len(batch), markov.split.n_items)
     assert np.isfinite(scores).all()

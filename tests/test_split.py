@@ -28,6 +28,11 @@ def test_leave_one_out_takes_last_for_test_and_second_last_for_valid(tmp_path: P
     assert split.train_item_counts().sum() == 3
 
 
+def _read_map(path: Path) -> list[tuple[str, str]]:
+    with open(path) as handle:
+        return [(a, b.strip()) for a, b in (line.split("\t") for line in handle)]
+
+
 def _rows(path: Path) -> list[tuple[str, tuple[str, ...], str]]:
     with open(path) as handle:
         reader = csv.reader(handle, delimiter="\t", quoting=csv.QUOTE_NONE)
@@ -39,12 +44,8 @@ def _rows(path: Path) -> list[tuple[str, tuple[str, ...], str]]:
 def test_amazon_split_reproduces_the_files_exactly() -> None:
     path = shared("amazon-scientific-unisrec")
     split = leave_one_out(load_dataset(f"amazon:{path}"))
-    users = {
-        line.split("\t")[0]: line.split("\t")[1].strip() for line in open(path / "Scientific.user2index")
-    }
-    items = {
-        line.split("\t")[0]: line.split("\t")[1].strip() for line in open(path / "Scientific.item2index")
-    }
+    users = dict(_read_map(path / "Scientific.user2index"))
+    items = dict(_read_map(path / "Scientific.item2index"))
     internal_item = np.array([items[i] for i in split.items.ids])
 
     def to_file_view(history: np.ndarray) -> tuple[str, ...]:

@@ -134,7 +134,7 @@ def _read_double_colon(path: Path, names: list[str], encoding: str = "utf-8") ->
     opener = __import__("gzip").open if path.suffix == ".gz" else open
     rows = []
     with opener(path, "rt", encoding=encoding, errors="replace") as handle:
-        for line_no, line in enumerate(handle, 1):
+        for line in handle:
             line = line.rstrip("\r\n")
             if not line:
                 continue
