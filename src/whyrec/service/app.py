@@ -1,0 +1,190 @@
+"""The FastAPI application factory: dependencies in, an app out; no module-level state."""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass
+from pathlib import Path
+
+from fastapi import FastAPI, Request
+from fastapi.exceptions import RequestValidationError
+from fastapi.responses import FileResponse, JSONResponse
+from fastapi.staticfiles import StaticFiles
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
+
+from whyrec.errors import UnknownIdError, WhyrecError
+from whyrec.explain import Phraser
+from whyrec.recommender import Recommender
+from whyrec.service.ask import Answerer
+from whyrec.service.live import LiveRecommender, NotRankableError
+from whyrec.service.routes import build_router
+from whyrec.service.search import ItemSearch
+from whyrec.service.store import EventStore, StoreError
+
+log = logging.getLogger("whyrec.service")
+STATIC_DIR = Path(__file__).parent / "static"
+
+DESCRIPTION = """
+Recommendations that explain themselves, and take feedback at once.
+
+**Feedback** (`POST /api/users/{user_id}/events`) changes the next answer without retraining:
+`view`, `click`, `like`, `rate` extend the user's sequence; `not_interested` hides the item and
+pushes down items close to it in LM space; `remove` drops a history item (a what-if made
+permanent); `mute_interest` / `unmute_interest` (label in `value`) hide or show an interest.
+The latest event about an item wins.
+
+**Users**: a user the run has no history for and who has sent no events gets **404** on
+recommendations, explanations, interests and ask. Sending a like (any item event) creates the
+user; their recommendations then come from those items alone.
+
+**Errors** are JSON `{"detail": "..."}`: 404 unknown user or item, 409 asking to explain an item
+the user has seen, marked not interested or removed, 413 a body over the size limit, 422 a
+malformed request, 503 the event store is unavailable, 500 anything else (details only in the
+server log).
+"""
+
+
+@dataclass(frozen=True)
+class ServiceSettings:
+    run_dir: str | None = None  # shown by /api/health
+    max_body_bytes: int = 64 * 1024
+    max_k: int = 100
+    phraser: Phraser | None = None  # an LLM that may rephrase sentences, behind the grounding guard
+    semantic_search: bool = True  # encode search queries with the run's text encoder
+    warm_search: bool = False  # load that encoder in the background at startup
+    profile_cache_size: int = 1024  # users whose interest profile is kept in memory
+
+
+def create_app(
+    recommender: Recommender, store: EventStore, settings: ServiceSettings | None = None
+) -> FastAPI:
+    settings = settings or ServiceSettings()
+    live = LiveRecommender(recommender, store, settings.phraser, settings.profile_cache_size)
+    search = ItemSearch(recommender, recommender.info.get("encoder"), semantic=settings.semantic_search)
+    if settings.warm_search:
+        search.warm()
+    app = FastAPI(title="whyrec", version=_version(), description=DESCRIPTION, docs_url="/docs")
+    app.state.live = live  # for tests and benchmarks; the routes get their dependencies directly
+    app.include_router(build_router(live, search, Answerer(live), store, settings))
+    _add_error_handlers(app)
+    app.mount("/static", StaticFiles(directory=STATIC_DIR), name="static")
+
+    @app.get("/", include_in_schema=False)
+    def index() -> FileResponse:
+        return FileResponse(STATIC_DIR / "index.html", headers={"Cache-Control": "no-cache"})
+
+    # the last one added runs first: the shield sees every error, the size limit runs inside it
+    app.add_middleware(BodySizeLimit, max_bytes=settings.max_body_bytes)
+    app.add_middleware(ErrorShield)
+    return app
+
+
+# -- errors ---------------------------------------------------------------------------------------
+def _add_error_handlers(app: FastAPI) -> None:
+    def answer(status: int):  # type: ignore[no-untyped-def]
+        async def handler(_request: Request, exc: Exception) -> JSONResponse:
+            return JSONResponse({"detail": str(exc)}, status_code=status)
+
+        return handler
+
+    app.add_exception_handler(UnknownIdError, answer(404))
+    app.add_exception_handler(NotRankableError, answer(409))
+    app.add_exception_handler(StoreError, answer(503))
+    app.add_exception_handler(WhyrecError, answer(400))
+    app.add_exception_handler(RequestValidationError, _validation_error)  # type: ignore[arg-type]
+
+
+async def _validation_error(_request: Request, exc: RequestValidationError) -> JSONResponse:
+    errors = [{"loc": [str(p) for p in e.get("loc", ())], "msg": str(e.get("msg", ""))} for e in exc.errors()]
+    parts = []
+    for e in errors:
+        where = ".".join(p for p in e["loc"] if p != "body") or "body"
+        parts.append(f"{where}: {e['msg']}")
+    return JSONResponse({"detail": "invalid request: " + "; ".join(parts), "errors": errors}, status_code=422)
+
+
+class ErrorShield:
+    """The last line: any exception becomes a JSON 500; the traceback goes to the log only."""
+
+    def __init__(self, app: ASGIApp) -> None:
+        self.app = app
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        started = False
+
+        async def tracking_send(message: Message) -> None:
+            nonlocal started
+            if message["type"] == "http.response.start":
+                started = True
+            await send(message)
+
+        try:
+            await self.app(scope, receive, tracking_send)
+        except Exception:
+            log.exception("unhandled error in %s %s", scope.get("method"), scope.get("path"))
+            if started:  # too late for a clean answer; let the server close the connection
+                raise
+            detail = "internal error: the server could not answer this request (details are in its log)"
+            await JSONResponse({"detail": detail}, status_code=500)(scope, receive, send)
+
+
+class BodySizeLimit:
+    """413 for a body over ``max_bytes``, whether announced by Content-Length or streamed."""
+
+    def __init__(self, app: ASGIApp, max_bytes: int) -> None:
+        self.app = app
+        self.max_bytes = max_bytes
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http" or scope.get("method") in ("GET", "HEAD", "OPTIONS"):
+            await self.app(scope, receive, send)
+            return
+        headers = dict(scope.get("headers") or [])
+        declared = headers.get(b"content-length")
+        if declared is not None:
+            if not declared.isdigit():
+                await _reply(scope, receive, send, 400, "invalid Content-Length header")
+                return
+            if int(declared) > self.max_bytes:
+                await self._too_large(scope, receive, send)
+                return
+        chunks: list[bytes] = []
+        size = 0
+        while True:
+            message = await receive()
+            if message["type"] == "http.disconnect":
+                return
+            chunk = message.get("body", b"")
+            size += len(chunk)
+            if size > self.max_bytes:
+                await self._too_large(scope, receive, send)
+                return
+            chunks.append(chunk)
+            if not message.get("more_body", False):
+                break
+        pending: list[Message] = [{"type": "http.request", "body": b"".join(chunks), "more_body": False}]
+
+        async def replay() -> Message:
+            return pending.pop() if pending else await receive()
+
+        await self.app(scope, replay, send)
+
+    async def _too_large(self, scope: Scope, receive: Receive, send: Send) -> None:
+        await _reply(scope, receive, send, 413, f"request body is larger than {self.max_bytes:,} bytes")
+
+
+async def _reply(scope: Scope, receive: Receive, send: Send, status: int, detail: str) -> None:
+    response = JSONResponse({"detail": detail}, status_code=status, headers={"Connection": "close"})
+    await response(scope, receive, send)
+
+
+def _version() -> str:
+    try:
+        from importlib.metadata import version
+
+        return version("whyrec")
+    except Exception:
+        return "0"

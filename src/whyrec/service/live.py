@@ -1,0 +1,103 @@
+"""The service's operations on a user's live state: recommend, explain, interests, what-if,
+more-like-this. Domain objects in, domain objects out; the routes turn them into schemas."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+from whyrec.errors import WhyrecError
+from whyrec.explain import Explainer, Explanation, InterestProfile, Phraser
+from whyrec.explain.types import Lang
+from whyrec.recommender import Recommendation, Recommender
+from whyrec.service.session import LiveState, UserSessions
+from whyrec.service.store import EventStore
+
+
+class NotRankableError(WhyrecError):
+    """The item is in the user's history, marked not interested or removed: it is never ranked."""
+
+
+@dataclass(frozen=True)
+class WhatIf:
+    removed: tuple[str, ...]
+    before: list[Recommendation]
+    after: list[Recommendation]
+
+    @property
+    def entered(self) -> list[Recommendation]:
+        ids = {r.item_id for r in self.before}
+        return [r for r in self.after if r.item_id not in ids]
+
+    @property
+    def left(self) -> list[Recommendation]:
+        ids = {r.item_id for r in self.after}
+        return [r for r in self.before if r.item_id not in ids]
+
+
+class LiveRecommender:
+    """A :class:`Recommender` and its :class:`Explainer`, answering from each user's live state."""
+
+    def __init__(self, recommender: Recommender, store: EventStore, phraser: Phraser | None = None,
+                 cache_size: int = 1024) -> None:  # fmt: skip
+        self.rec = recommender
+        self.explainer = Explainer(recommender, phraser=phraser)
+        self.use_llm = phraser is not None
+        self.sessions = UserSessions(recommender, store, self.explainer, cache_size=cache_size)
+
+    # -- reading ----------------------------------------------------------------------------------
+    def require_item(self, item_id: str) -> str:
+        self.rec.item_index(item_id)  # raises UnknownIdError with a clear message
+        return item_id
+
+    def recommend(self, state: LiveState, k: int) -> list[Recommendation]:
+        return self.rec.recommend(history=list(state.history), k=k, exclude=state.removed, avoid=state.avoid)
+
+    def recommend_explained(
+        self, state: LiveState, k: int, lang: Lang
+    ) -> list[tuple[Recommendation, Explanation]]:
+        """Top-k with a short explanation each (no counterfactual: that one is per-item, on demand)."""
+        recs = self.recommend(state, k)
+        profile = self.sessions.profile(state)
+        return [(r, self._explain(state, r.item_id, k, lang, profile, counterfactual=False)) for r in recs]
+
+    def explain(self, state: LiveState, item_id: str, k: int, lang: Lang) -> Explanation:
+        """Why (with a verified counterfactual) or, outside the top-k, why not."""
+        self.require_item(item_id)
+        if item_id in state.history:
+            raise NotRankableError(
+                f"item {item_id!r} is in user {state.user_id!r}'s history; seen items are not ranked"
+            )
+        if item_id in state.avoid or item_id in state.removed:
+            what = "marked not interested" if item_id in state.avoid else "removed"
+            raise NotRankableError(f"item {item_id!r} was {what} by user {state.user_id!r}; it is not ranked")
+        return self._explain(state, item_id, k, lang, self.sessions.profile(state), counterfactual=True)
+
+    def interests(self, state: LiveState) -> InterestProfile:
+        return self.sessions.profile(state)
+
+    def what_if(self, state: LiveState, remove: Sequence[str], k: int) -> WhatIf:
+        for item in remove:
+            self.require_item(item)
+        before = self.recommend(state, k)
+        after = self.explainer.what_if(state.user_id, remove=remove, history=list(state.history), k=k,
+                                       exclude=state.removed, avoid=state.avoid)  # fmt: skip
+        return WhatIf(tuple(remove), before, after)
+
+    def more_like(self, state: LiveState | None, item_id: str, k: int) -> list[Recommendation]:
+        """What the model would recommend right after the user took ``item_id``: the sequence
+        model's own notion of "more like this", personalised by the rest of the history."""
+        self.require_item(item_id)
+        history = [h for h in (state.history if state else ()) if h != item_id] + [item_id]
+        exclude = (*state.removed, item_id) if state else (item_id,)
+        avoid = state.avoid if state else ()
+        return self.rec.recommend(history=history, k=k, exclude=exclude, avoid=avoid)
+
+    # -- parts ------------------------------------------------------------------------------------
+    def _explain(self, state: LiveState, item_id: str, k: int, lang: Lang, profile: InterestProfile,
+                 counterfactual: bool) -> Explanation:  # fmt: skip
+        return self.explainer.explain(
+            item_id, user_id=state.user_id, history=list(state.history), k=k, lang=lang,
+            exclude=state.removed, avoid=state.avoid, counterfactual=counterfactual,
+            use_llm=self.use_llm, profile=profile,
+        )  # fmt: skip

@@ -1,0 +1,276 @@
+"""Request and response bodies of the HTTP API. Separate from the domain types on purpose: the
+wire format is a contract, the dataclasses inside may change."""
+
+from __future__ import annotations
+
+from dataclasses import asdict
+from typing import Any, Literal
+
+from pydantic import BaseModel, ConfigDict, Field, model_validator
+
+from whyrec.explain import Explanation, Interest
+from whyrec.recommender import Recommendation
+from whyrec.service.store import INTEREST_TYPES, MAX_ID_LENGTH, EventType
+
+
+# -- requests -------------------------------------------------------------------------------------
+class EventIn(BaseModel):
+    """One piece of feedback. ``item_id`` names the item; for ``mute_interest`` and
+    ``unmute_interest`` the interest's label goes in ``value`` instead."""
+
+    model_config = ConfigDict(extra="forbid", json_schema_extra={"examples": [
+        {"item_id": "0133093", "type": "like"},
+        {"item_id": "0120338", "type": "not_interested"},
+        {"item_id": "0133093", "type": "rate", "value": 9},
+        {"type": "mute_interest", "value": "horror, thriller"},
+    ]})  # fmt: skip
+
+    item_id: str | None = Field(default=None, min_length=1, max_length=MAX_ID_LENGTH)
+    type: EventType
+    value: float | str | None = Field(
+        default=None, description="rating for rate; label for (un)mute_interest"
+    )
+
+    @model_validator(mode="after")
+    def _fits_type(self) -> EventIn:
+        if self.type in INTEREST_TYPES:
+            if not isinstance(self.value, str) or not self.value.strip():
+                raise ValueError(f"{self.type} needs the interest's label as a string in 'value'")
+            if len(self.value) > 200:
+                raise ValueError("interest label is longer than 200 characters")
+        elif self.item_id is None:
+            raise ValueError(f"a {self.type} event needs an 'item_id'")
+        if self.type == "rate" and not isinstance(self.value, (int, float)):
+            raise ValueError("a rate event needs a number in 'value'")
+        if (
+            self.type not in ("rate", *INTEREST_TYPES)
+            and self.value is not None
+            and isinstance(self.value, str)
+        ):
+            raise ValueError(f"a {self.type} event takes no text 'value'")
+        return self
+
+
+class AskIn(BaseModel):
+    model_config = ConfigDict(extra="forbid", json_schema_extra={"examples": [
+        {"question": "Why did you recommend The Matrix?"}, {"question": "为什么不推荐《Titanic》？"},
+        {"question": "What if I remove Gravity?"}, {"question": "What are my interests?"},
+    ]})  # fmt: skip
+
+    question: str = Field(min_length=1, max_length=1000)
+    k: int = Field(default=10, ge=1, le=100)
+
+
+# -- pieces ---------------------------------------------------------------------------------------
+class ItemOut(BaseModel):
+    item_id: str
+    title: str
+
+
+class HistoryItemOut(ItemOut):
+    source: Literal["run", "event"]
+
+
+class EvidenceOut(BaseModel):
+    item_id: str
+    title: str
+    contribution: float = Field(description="score with the item in the history minus score without it")
+    position: int
+
+
+class InterestOut(BaseModel):
+    interest_id: int
+    label: str
+    keywords: list[str]
+    share: float
+    long_term_share: float
+    recent_share: float
+    horizon: Literal["recent", "long-term"]
+    item_ids: list[str]
+    muted: bool
+    examples: list[ItemOut] = Field(default_factory=list, description="the interest's most recent items")
+
+
+class CounterfactualOut(BaseModel):
+    found: bool
+    removed: list[str]
+    removed_titles: list[str]
+    new_rank: int | None
+    verified: bool
+    max_size: int
+
+
+class LiftOut(BaseModel):
+    kind: Literal["interest", "item"]
+    ref: str
+    title: str
+    new_rank: int
+
+
+class WhyNotOut(BaseModel):
+    rank: int
+    k: int
+    score_gap: float
+    evidence_against: list[EvidenceOut]
+    best_lift: LiftOut | None
+
+
+class SentenceOut(BaseModel):
+    text: str
+    lang: Literal["en", "zh"]
+    source: Literal["template", "llm"]
+    note: str
+    grounded: bool
+
+
+class ExplanationOut(BaseModel):
+    user_id: str | None
+    item_id: str
+    title: str
+    model: str
+    score: float
+    rank: int
+    k: int
+    recommended: bool
+    evidence: list[EvidenceOut]
+    interest: InterestOut | None
+    shared_attributes: list[str]
+    shared_words: list[str]
+    counterfactual: CounterfactualOut | None
+    why_not: WhyNotOut | None
+    sentence: SentenceOut
+    template_sentence: str
+    evidence_window: int
+
+
+class RecommendationOut(BaseModel):
+    item_id: str
+    title: str
+    score: float
+    rank: int
+    attributes: list[str]
+    explanation: ExplanationOut | None = None
+
+
+# -- responses ------------------------------------------------------------------------------------
+class RunOut(BaseModel):
+    run_dir: str | None
+    dataset: str | None
+    model: str
+    encoder: str | None
+    n_users: int
+    n_items: int
+    metrics: dict[str, Any]
+
+
+class HealthOut(BaseModel):
+    status: Literal["ok"]
+    run: RunOut
+    store: str
+    search: str
+
+
+class RecommendationsOut(BaseModel):
+    user_id: str
+    k: int
+    history_length: int
+    recommendations: list[RecommendationOut]
+
+
+class InterestsOut(BaseModel):
+    user_id: str
+    interests: list[InterestOut] = Field(description="visible interests, largest share first")
+    muted: list[InterestOut] = Field(description="interests the user muted (hidden from the profile)")
+
+
+class UserOut(BaseModel):
+    user_id: str
+    in_run: bool
+    n_events: int
+    history: list[HistoryItemOut] = Field(description="oldest first")
+    not_interested: list[ItemOut]
+    removed: list[ItemOut]
+    muted_interests: list[str]
+
+
+class UserSummaryOut(BaseModel):
+    user_id: str
+    history_length: int
+    in_run: bool
+
+
+class UsersOut(BaseModel):
+    users: list[UserSummaryOut]
+
+
+class EventOut(BaseModel):
+    event_id: int
+    user_id: str
+    item_id: str | None
+    type: str
+    value: float | str | None
+    created_at: float
+
+
+class EventAcceptedOut(BaseModel):
+    event: EventOut
+    history_length: int
+    n_events: int
+
+
+class ForgetOut(BaseModel):
+    user_id: str
+    events_deleted: int
+
+
+class SearchHitOut(BaseModel):
+    item_id: str
+    title: str
+    attributes: list[str]
+    score: float
+    match: Literal["text", "semantic"]
+
+
+class SearchOut(BaseModel):
+    query: str
+    mode: str
+    items: list[SearchHitOut]
+
+
+class AskOut(BaseModel):
+    question: str
+    lang: Literal["en", "zh"]
+    intent: Literal["why", "why_not", "what_if", "interests", "more_like", "unknown"]
+    item: ItemOut | None = None
+    answer: str
+    explanation: ExplanationOut | None = None
+    recommendations: list[RecommendationOut] = Field(default_factory=list)
+    interests: list[InterestOut] = Field(default_factory=list)
+    can_ask: list[str] = Field(default_factory=list, description="examples of questions that can be asked")
+
+
+class ErrorOut(BaseModel):
+    detail: str
+
+
+# -- from domain objects --------------------------------------------------------------------------
+def explanation_out(explanation: Explanation) -> ExplanationOut:
+    data = explanation.to_dict()
+    data.pop("extra", None)
+    return ExplanationOut.model_validate(data)
+
+
+def interest_out(interest: Interest, titles: dict[str, str], n_examples: int = 3) -> InterestOut:
+    examples = [
+        ItemOut(item_id=i, title=titles.get(i, i)) for i in list(interest.item_ids)[-n_examples:][::-1]
+    ]
+    data = {**asdict(interest), "examples": examples}
+    return InterestOut.model_validate(data)
+
+
+def recommendation_out(rec: Recommendation, attributes: tuple[str, ...],
+                       explanation: Explanation | None = None) -> RecommendationOut:  # fmt: skip
+    return RecommendationOut(
+        item_id=rec.item_id, title=rec.title, score=round(rec.score, 6), rank=rec.rank,
+        attributes=list(attributes), explanation=explanation_out(explanation) if explanation else None,
+    )  # fmt: skip

@@ -1,0 +1,40 @@
+"""``whyrec serve``: load a run, open its event store, run the app under uvicorn."""
+
+from __future__ import annotations
+
+import logging
+from pathlib import Path
+
+from whyrec.errors import WhyrecError
+
+
+def serve(run_dir: str | Path, db: str | None = None, host: str = "127.0.0.1", port: int = 8000,
+          llm: str | None = None) -> None:  # fmt: skip
+    """Serve the API and web page for ``run_dir`` until interrupted (blocking).
+
+    ``db`` is any SQLAlchemy URL; by default a SQLite file ``events.db`` inside the run directory.
+    ``llm`` (``smollm`` or an OpenAI-compatible base URL) lets an LLM rephrase the sentences,
+    behind the grounding guard.
+    """
+    import uvicorn
+
+    from whyrec.explain import make_phraser
+    from whyrec.recommender import Recommender
+    from whyrec.service.app import ServiceSettings, create_app
+    from whyrec.service.store import EventStore, default_db_url
+
+    recommender = Recommender.load(run_dir)
+    store = EventStore(db or default_db_url(run_dir))
+    settings = ServiceSettings(
+        run_dir=str(run_dir), phraser=make_phraser(llm) if llm else None, warm_search=True
+    )
+    app = create_app(recommender, store, settings)
+    logging.basicConfig(level=logging.INFO, format="%(levelname)s %(name)s: %(message)s")
+    print(f"whyrec: serving {run_dir} ({recommender.model.name}, {recommender.n_items:,} items) on "
+          f"http://{host}:{port}/  (API docs at /docs; events in {store.dialect})", flush=True)  # fmt: skip
+    try:
+        uvicorn.run(app, host=host, port=port, log_level="info")
+    except OSError as exc:  # e.g. the port is taken
+        raise WhyrecError(f"cannot serve on {host}:{port}: {exc}") from None
+    finally:
+        store.close()

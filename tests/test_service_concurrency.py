@@ -1,0 +1,53 @@
+"""200 concurrent event POSTs over real HTTP to a running uvicorn: each stored exactly once."""
+
+from __future__ import annotations
+
+from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
+
+import pytest
+
+httpx = pytest.importorskip("httpx")
+pytest.importorskip("uvicorn")
+
+from whyrec.recommender import Recommender  # noqa: E402
+from whyrec.service import EventStore, create_app  # noqa: E402
+from whyrec.service.testing import build_tiny_run, running_server  # noqa: E402
+
+N_POSTS = 200
+
+
+@pytest.fixture(scope="module")
+def recommender(tmp_path_factory: pytest.TempPathFactory) -> Recommender:
+    base = tmp_path_factory.getbasetemp()
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setenv("WHYREC_CACHE", str(base / "cache"))
+        return Recommender.load(build_tiny_run(base / "tiny-run"))
+
+
+def test_concurrent_event_posts_are_each_stored_once(recommender: Recommender, tmp_path: Path) -> None:
+    store = EventStore(f"sqlite:///{tmp_path / 'events.db'}")
+    wanted = [(f"crowd-{n % 10}", recommender.items.ids[n]) for n in range(N_POSTS)]
+    with (
+        running_server(create_app(recommender, store)) as base_url,
+        httpx.Client(base_url=base_url, timeout=30, limits=httpx.Limits(max_connections=50)) as http,
+    ):
+
+        def send(pair: tuple[str, str]) -> tuple[int, int]:
+            user, item = pair
+            response = http.post(f"/api/users/{user}/events", json={"item_id": item, "type": "click"})
+            return response.status_code, response.json()["event"]["event_id"]
+
+        with ThreadPoolExecutor(max_workers=40) as pool:
+            answers = list(pool.map(send, wanted))
+        # the answers reflect the writes at once, over HTTP too
+        history = http.get("/api/users/crowd-3").json()["history"]
+
+    assert [status for status, _ in answers] == [201] * N_POSTS
+    stored = store.events()
+    assert len(stored) == N_POSTS
+    assert sorted((e.user_id, e.item_id) for e in stored) == sorted(wanted)
+    assert sorted(e.event_id for e in stored) == sorted(event_id for _, event_id in answers)
+    assert len({e.event_id for e in stored}) == N_POSTS
+    assert {h["item_id"] for h in history} == {item for user, item in wanted if user == "crowd-3"}
+    store.close()
