@@ -1,0 +1,176 @@
+"""Latency of the service for one run: recommend (k=10) and recommend+explain, in process and over
+HTTP (uvicorn on a free port, one request at a time). Prints p50/p95 and writes JSON.
+
+    python bench/latency.py --run runs/demo [--users 50] [--repeats 3] [--json bench/out/latency.json]
+    python bench/latency.py --run runs/demo --profile   # where the time of recommend+explain goes
+
+Every call goes through the service layer (live state read from a fresh SQLite event store, then
+the model), so the figures are what a request pays minus HTTP. The first call per user computes
+and caches the interest profile; those cold calls are part of the samples.
+"""
+
+from __future__ import annotations
+
+import argparse
+import cProfile
+import io
+import json
+import os
+import platform
+import pstats
+import random
+import statistics
+import sys
+import tempfile
+import time
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+TARGETS_MS = {"recommend": 10.0, "recommend+explain": 50.0}  # in-process p95 targets (issue 4)
+
+
+def percentiles(samples_s: list[float]) -> dict[str, float]:
+    ms = sorted(s * 1000 for s in samples_s)
+
+    def pick(q: float) -> float:
+        return ms[min(len(ms) - 1, round(q * (len(ms) - 1)))]
+
+    return {"n": len(ms), "p50_ms": round(pick(0.50), 3), "p95_ms": round(pick(0.95), 3),
+            "mean_ms": round(statistics.fmean(ms), 3), "max_ms": round(ms[-1], 3)}  # fmt: skip
+
+
+def timed(calls: list[Callable[[], object]], repeats: int) -> list[float]:
+    samples = []
+    for _ in range(repeats):
+        for call in calls:
+            start = time.perf_counter()
+            call()
+            samples.append(time.perf_counter() - start)
+    return samples
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
+    parser.add_argument("--run", type=Path, required=True, help="a run directory (whyrec train --out ...)")
+    parser.add_argument("--users", type=int, default=50, help="users sampled from the run")
+    parser.add_argument("--repeats", type=int, default=3, help="passes over the sampled users")
+    parser.add_argument("-k", type=int, default=10)
+    parser.add_argument("--json", type=Path, default=Path("bench/out/latency.json"))
+    parser.add_argument("--no-http", action="store_true", help="in-process figures only")
+    parser.add_argument(
+        "--profile", action="store_true", help="profile recommend+explain and print the top 25"
+    )
+    parser.add_argument("--seed", type=int, default=0)
+    args = parser.parse_args(argv)
+    os.environ.setdefault("HF_HUB_OFFLINE", "1")
+
+    import torch
+
+    from whyrec.recommender import Recommender
+    from whyrec.service import EventStore, ServiceSettings, create_app
+
+    rec = Recommender.load(args.run)
+    users = sorted(rec.histories)
+    users = random.Random(args.seed).sample(users, min(args.users, len(users)))
+    workdir = Path(tempfile.mkdtemp(prefix="whyrec-latency-"))
+    store = EventStore(f"sqlite:///{workdir / 'events.db'}")
+    app = create_app(rec, store, ServiceSettings(run_dir=str(args.run), semantic_search=False))
+    live = app.state.live
+    k = args.k
+    lengths = [len(rec.histories[u]) for u in users]
+    print(f"run {args.run}: {rec.model.name}, {rec.n_items:,} items; {len(users)} users "
+          f"(history median {statistics.median(lengths):.0f}, max {max(lengths)}), {args.repeats} passes, "
+          f"k={k}, torch threads {torch.get_num_threads()}", flush=True)  # fmt: skip
+
+    def state(u: str) -> Any:
+        return live.sessions.require(u)
+
+    # one warm-up call of each kind on a user outside the sample (first torch calls are slow)
+    warm = next(u for u in sorted(rec.histories) if u not in set(users))
+    live.recommend_explained(state(warm), k, "en")
+    top_items = {u: rec.recommend(u, k=1)[0].item_id for u in users}
+
+    kinds: dict[str, list[Callable[[], object]]] = {
+        "recommend": [lambda u=u: live.recommend(state(u), k) for u in users],
+        "recommend+explain": [lambda u=u: live.recommend_explained(state(u), k, "en") for u in users],
+        "explain one (with counterfactual)": [
+            lambda u=u: live.explain(state(u), top_items[u], k, "en") for u in users
+        ],
+        "core Recommender.recommend": [lambda u=u: rec.recommend(u, k=k) for u in users],
+    }
+    results: dict[str, Any] = {"in_process": {}, "http": {}}
+    for name, calls in kinds.items():
+        if name == "recommend+explain":
+            live.sessions._profiles.clear()  # the profile cache starts cold, as for a new server
+        results["in_process"][name] = percentiles(timed(calls, args.repeats))
+        print(f"  in process  {name:<36} {_fmt(results['in_process'][name])}", flush=True)
+
+    if args.profile:
+        _profile(lambda: [live.recommend_explained(state(u), k, "en") for u in users[:10]])
+
+    if not args.no_http:
+        import httpx
+
+        from whyrec.service.testing import running_server
+
+        with running_server(app) as base, httpx.Client(base_url=base, timeout=60) as http:
+            routes = {
+                "recommend": lambda u: f"/api/users/{u}/recommendations?k={k}",
+                "recommend+explain": lambda u: f"/api/users/{u}/recommendations?k={k}&explain=true",
+                "explain one (with counterfactual)":
+                    lambda u: f"/api/users/{u}/recommendations/{top_items[u]}/explanation?k={k}",
+            }  # fmt: skip
+            http.get("/api/health")
+            for name, path in routes.items():
+                calls = [_getter(http, path(u)) for u in users]
+                results["http"][name] = percentiles(timed(calls, args.repeats))
+                print(f"  over HTTP   {name:<36} {_fmt(results['http'][name])}", flush=True)
+
+    verdict = {name: results["in_process"][name]["p95_ms"] <= target for name, target in TARGETS_MS.items()}
+    for name, target in TARGETS_MS.items():
+        p95 = results["in_process"][name]["p95_ms"]
+        met = "yes" if verdict[name] else "NO"
+        print(f"target {name}: in-process p95 {p95:.1f} ms <= {target:.0f} ms: {met}")
+    report = {
+        "run": str(args.run), "model": rec.model.name, "dataset": rec.info.get("dataset"),
+        "n_items": rec.n_items, "users": len(users), "repeats": args.repeats, "k": k,
+        "torch_threads": torch.get_num_threads(),
+        "cpu_count": os.cpu_count(), "python": platform.python_version(), "torch": torch.__version__,
+        **results, "targets_ms": TARGETS_MS, "meets_targets": verdict,
+    }  # fmt: skip
+    args.json.parent.mkdir(parents=True, exist_ok=True)
+    args.json.write_text(json.dumps(report, indent=2))
+    print(f"wrote {args.json}")
+    store.close()
+    return 0
+
+
+def _getter(http: Any, path: str) -> Callable[[], None]:
+    def get() -> None:
+        response = http.get(path)
+        if response.status_code != 200:
+            raise RuntimeError(f"{path}: {response.status_code} {response.text[:200]}")
+
+    return get
+
+
+def _fmt(stats: dict[str, float]) -> str:
+    return f"p50 {stats['p50_ms']:8.2f} ms   p95 {stats['p95_ms']:8.2f} ms   (n={stats['n']})"
+
+
+def _profile(work: Callable[[], object]) -> None:
+    profiler = cProfile.Profile()
+    profiler.enable()
+    work()
+    profiler.disable()
+    out = io.StringIO()
+    pstats.Stats(profiler, stream=out).sort_stats("cumulative").print_stats(25)
+    print("\nprofile of recommend+explain (10 users, cumulative):")
+    print("\n".join(line for line in out.getvalue().splitlines() if line.strip())[:6000])
+
+
+if __name__ == "__main__":
+    sys.exit(main())
