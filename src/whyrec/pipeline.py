@@ -131,9 +131,10 @@ def train_run(
     progress: bool = True,
     log: LogFn | None = None,
     say: Say = _stderr,
+    model: Scorer | None = None,
 ) -> tuple[Recommender, dict[str, Any]]:
     """Fit one model (selection on validation), test it, and save a run directory."""
-    model = build_models([model_name])[model_name]
+    model = model or build_models([model_name])[model_name]
     row = fit_and_test(prepared, {model_name: model}, progress=progress, log=log, say=say)[0]
     split = prepared.split
     histories = {

@@ -133,6 +133,10 @@ class Recommender:
                 raise ValueError("give a user_id or a history")
             history = self.history(user_id)
         scores = self.ranked_scores(history, exclude=exclude, avoid=avoid, exclude_seen=exclude_seen)
+        return self.top_k(scores, k)
+
+    def top_k(self, scores: np.ndarray, k: int) -> list[Recommendation]:
+        """The ``k`` best of final scores (``-inf`` = not recommendable), ties by item index."""
         k = max(0, min(int(k), int(np.isfinite(scores).sum())))
         top = np.argsort(-scores, kind="stable")[:k]  # ties by index, as rank_of counts them
         return [

@@ -26,6 +26,25 @@ from whyrec.explain.types import (
 from whyrec.recommender import Recommendation, Recommender, rank_of
 
 
+@dataclass
+class _Context:
+    """One history scored once: the base ranking and every occluded variant, shared by all the
+    items explained for it."""
+
+    items: list[str]
+    exclude: list[str]
+    avoid: list[str]
+    raw: np.ndarray  # (n_items,) model scores for the full history
+    final: np.ndarray  # (n_items,) what the user sees (seen/excluded at -inf)
+    start: int  # the occlusion window is items[start:]
+    drops: np.ndarray  # (window, n_items): score with full history - score with that item removed
+    profile: InterestProfile | None = None
+
+    @property
+    def window(self) -> list[str]:
+        return self.items[self.start :]
+
+
 @dataclass(frozen=True)
 class ExplainConfig:
     window: int = 50  # occlude the most recent ``window`` history items
@@ -83,17 +102,23 @@ class Explainer:
             ranks[row] = rank_of(final, item_idx)
         return ranks, scores
 
+    def _context(self, items: list[str], exclude: Iterable[str] = (), avoid: Iterable[str] = ()) -> _Context:
+        """Score the history and all its one-item-removed variants in one batched call."""
+        indices = self.rec.to_indices(items)
+        start = max(0, len(indices) - self.config.window)
+        variants = [indices] + [np.delete(indices, p) for p in range(start, len(indices))]
+        raw = self.rec.score_indices(variants)
+        exclude, avoid = list(exclude), list(avoid)
+        final = self.rec.adjust(raw[0], items, exclude=exclude, avoid=avoid)
+        return _Context(items, exclude, avoid, raw[0], final, start, raw[0][None, :] - raw[1:])
+
     def contributions(self, history: Sequence[str], item_id: str) -> tuple[np.ndarray, int]:
         """Occlusion: score drop of ``item_id`` when each of the last ``window`` items is removed.
 
         Returns the contributions (aligned with the window) and where the window starts.
         """
-        item_idx = self.rec.item_index(item_id)
-        indices = self.rec.to_indices(history)
-        start = max(0, len(indices) - self.config.window)
-        variants = [indices] + [np.delete(indices, p) for p in range(start, len(indices))]
-        scores = self.rec.score_indices(variants)[:, item_idx]
-        return scores[0] - scores[1:], start
+        ctx = self._context(list(history))
+        return ctx.drops[:, self.rec.item_index(item_id)], ctx.start
 
     def interests(
         self, user_id: str | None = None, history: Sequence[str] | None = None, muted: Iterable[str] = ()
@@ -134,20 +159,34 @@ class Explainer:
         use_llm: bool = False,
         profile: InterestProfile | None = None,
     ) -> Explanation:
+        self.rec.item_index(item_id)  # unknown item: a clear error before any work
+        ctx = self._context(self._history(user_id, history), exclude, avoid)
+        ctx.profile = profile
+        return self._explain_in(ctx, item_id, user_id, k, lang, counterfactual, use_llm)
+
+    def _explain_in(
+        self,
+        ctx: _Context,
+        item_id: str,
+        user_id: str | None,
+        k: int,
+        lang: Lang,
+        counterfactual: bool,
+        use_llm: bool,
+    ) -> Explanation:
         item_idx = self.rec.item_index(item_id)
-        items = self._history(user_id, history)
-        exclude, avoid = list(exclude), list(avoid)
-        ranks, scores = self._ranks([items], item_idx, exclude, avoid)
-        rank, score = int(ranks[0]), float(scores[0])
-        contributions, start = self.contributions(items, item_id) if items else (np.zeros(0), 0)
-        window = items[start:]
+        items, exclude, avoid, start, window = ctx.items, ctx.exclude, ctx.avoid, ctx.start, ctx.window
+        rank, score = rank_of(ctx.final, item_idx), float(ctx.raw[item_idx])
+        contributions = ctx.drops[:, item_idx]
         order = np.argsort(-contributions, kind="stable")
         evidence = tuple(
             Evidence(window[p], self.rec.catalog.title(window[p]), float(contributions[p]), start + int(p))
             for p in order[: self.config.top_evidence]
             if contributions[p] > 0
         )
-        profile = profile or self.interests(user_id, history=items)
+        if ctx.profile is None:
+            ctx.profile = self.interests(user_id, history=items)
+        profile = ctx.profile
         served = self._interest_served(profile, window, contributions, item_idx)
         shared_attrs, shared_words = self._shared(item_id, [e.item_id for e in evidence[:3]])
         recommended = rank <= k
@@ -156,13 +195,7 @@ class Explainer:
             if counterfactual and recommended
             else None
         )
-        why_not = (
-            None
-            if recommended
-            else self._why_not(
-                items, item_idx, rank, k, exclude, avoid, window, contributions, start, profile
-            )
-        )
+        why_not = None if recommended else self._why_not(ctx, item_idx, rank, k, contributions)
         title = self.rec.catalog.title(item_id)
         facts: dict[str, Any] = {
             "title": title,
@@ -224,25 +257,10 @@ class Explainer:
         avoid: Iterable[str] = (),
         counterfactual: bool = False,
     ) -> list[tuple[Recommendation, Explanation]]:
-        items = self._history(user_id, history)
-        recs = self.rec.recommend(history=items, k=k, exclude=exclude, avoid=avoid)
-        profile = self.interests(user_id, history=items)
+        ctx = self._context(self._history(user_id, history), exclude, avoid)
         return [
-            (
-                r,
-                self.explain(
-                    r.item_id,
-                    user_id=user_id,
-                    history=items,
-                    k=k,
-                    lang=lang,
-                    exclude=exclude,
-                    avoid=avoid,
-                    counterfactual=counterfactual,
-                    profile=profile,
-                ),
-            )
-            for r in recs
+            (r, self._explain_in(ctx, r.item_id, user_id, k, lang, counterfactual, use_llm=False))
+            for r in self.rec.top_k(ctx.final, k)
         ]
 
     # -- parts -----------------------------------------------------------------------------------
@@ -334,27 +352,15 @@ class Explainer:
             max_size=limit,
         )
 
-    def _why_not(
-        self,
-        items: list[str],
-        item_idx: int,
-        rank: int,
-        k: int,
-        exclude: list[str],
-        avoid: list[str],
-        window: list[str],
-        contributions: np.ndarray,
-        start: int,
-        profile: InterestProfile,
-    ) -> WhyNot:
+    def _why_not(self, ctx: _Context, item_idx: int, rank: int, k: int, contributions: np.ndarray) -> WhyNot:
+        items, exclude, avoid, window, start = ctx.items, ctx.exclude, ctx.avoid, ctx.window, ctx.start
+        profile = ctx.profile or InterestProfile(None, ())
         against = tuple(
             Evidence(window[p], self.rec.catalog.title(window[p]), float(contributions[p]), start + int(p))
             for p in np.argsort(contributions, kind="stable")[: self.config.top_evidence]
             if contributions[p] < 0
         )
-        final = self.rec.adjust(
-            self.rec.score_indices([self.rec.to_indices(items)])[0], items, exclude=exclude, avoid=avoid
-        )
+        final = ctx.final
         kth = np.sort(final[np.isfinite(final)])[::-1][min(k, int(np.isfinite(final).sum())) - 1]
         gap = float(kth - final[item_idx])
         # lifts: focus the history on one interest (its items only), or on one supporting item
