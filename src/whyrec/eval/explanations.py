@@ -86,7 +86,7 @@ def explanation_metrics(
         "explained_users": len(users),
         "fidelity_top3_rank_drop": round(top, 3),
         "fidelity_random3_rank_drop": round(rand, 3),
-        "fidelity_ratio": round(top / rand, 3) if rand > 0 else float("inf"),
+        "fidelity_ratio": round(top / rand, 3) if rand > 0 else None,  # None: nothing moved
         "counterfactual_validity": round(cf_valid / cf_total, 4) if cf_total else None,
         "counterfactual_found_rate": round(cf_total / n, 4),
         "grounding_rate": round(grounded / n, 4),
