@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+import socket
 from pathlib import Path
 
 from whyrec.errors import WhyrecError
@@ -23,6 +24,7 @@ def serve(run_dir: str | Path, db: str | None = None, host: str = "127.0.0.1", p
     from whyrec.service.app import ServiceSettings, create_app
     from whyrec.service.store import EventStore, default_db_url
 
+    _check_port(host, port)
     recommender = Recommender.load(run_dir)
     store = EventStore(db or default_db_url(run_dir))
     settings = ServiceSettings(
@@ -38,3 +40,13 @@ def serve(run_dir: str | Path, db: str | None = None, host: str = "127.0.0.1", p
         raise WhyrecError(f"cannot serve on {host}:{port}: {exc}") from None
     finally:
         store.close()
+
+
+def _check_port(host: str, port: int) -> None:
+    """Fail with one clear line, before loading anything, if the address is taken."""
+    try:
+        with socket.socket(socket.AF_INET6 if ":" in host else socket.AF_INET, socket.SOCK_STREAM) as sock:
+            sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+            sock.bind((host, port))
+    except OSError as exc:
+        raise WhyrecError(f"cannot serve on {host}:{port}: {exc.strerror or exc}") from None
