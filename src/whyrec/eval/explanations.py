@@ -72,8 +72,11 @@ def explanation_metrics(
             final = rec.adjust(raw[row], trials[row], exclude=excluded[row])
             (top_drops if kind == "top3" else random_drops).append(rank_of(final, item_idx) - old_rank)
         # counterfactuals, re-scored here independently of the explainer's own check
+        profile = explainer.interests(history=history)
         for recommendation, _ in pairs:
-            cf = explainer.explain(recommendation.item_id, history=history, k=k).counterfactual
+            cf = explainer.explain(
+                recommendation.item_id, history=history, k=k, profile=profile
+            ).counterfactual
             if cf is None or not cf.found:
                 continue
             cf_total += 1

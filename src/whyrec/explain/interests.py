@@ -66,6 +66,7 @@ STOPWORDS = frozenset(
     ]
 )
 RECENT_WINDOW = 10  # "recent" = the last 10 items
+MAX_PROFILE_ITEMS = 200  # interests are read from at most the 200 most recent items
 MAX_CLUSTERS = 6
 
 
@@ -95,18 +96,24 @@ def kmeans(vectors: np.ndarray, k: int, seed: int = 0, iterations: int = 30) -> 
 
 
 def silhouette(vectors: np.ndarray, labels: np.ndarray) -> float:
-    """Mean silhouette with cosine distance (small n: a full distance matrix is fine)."""
-    distance = 1.0 - vectors @ vectors.T
-    scores = []
-    for i, own in enumerate(labels):
-        same = labels == own
-        if same.sum() <= 1:
-            scores.append(0.0)
-            continue
-        a = distance[i, same].sum() / (same.sum() - 1)
-        b = min(distance[i, labels == other].mean() for other in set(labels.tolist()) if other != own)
-        scores.append((b - a) / max(a, b, 1e-9))
-    return float(np.mean(scores))
+    """Mean silhouette with cosine distance, vectorised over points and clusters."""
+    distance = 1.0 - vectors @ vectors.T  # (n, n)
+    clusters = np.unique(labels)
+    if len(clusters) < 2:
+        return 0.0
+    member = labels[:, None] == clusters[None, :]  # (n, k)
+    sizes = member.sum(axis=0).astype(np.float64)  # (k,)
+    sums = distance @ member  # (n, k): summed distance from each point to each cluster
+    own = np.searchsorted(clusters, labels)
+    rows = np.arange(len(labels))
+    own_size = sizes[own]
+    a = sums[rows, own] / np.maximum(own_size - 1, 1)
+    mean_other = sums / sizes[None, :]
+    mean_other[rows, own] = np.inf
+    b = mean_other.min(axis=1)
+    score = (b - a) / np.maximum(np.maximum(a, b), 1e-9)
+    score[own_size <= 1] = 0.0  # a singleton's silhouette is 0 by convention
+    return float(score.mean())
 
 
 def choose_clusters(vectors: np.ndarray, seed: int = 0) -> np.ndarray:
@@ -159,6 +166,7 @@ def build_interests(
     """Cluster ``history`` (oldest first; ``vectors`` row-aligned with it)."""
     if not len(history):
         return []
+    history, vectors = list(history)[-MAX_PROFILE_ITEMS:], vectors[-MAX_PROFILE_ITEMS:]
     labels = choose_clusters(vectors, seed) if len(history) >= 6 else np.zeros(len(history), np.int64)
     weights = recency_weights(len(history), half_life)
     recent = np.zeros(len(history), dtype=bool)
