@@ -256,8 +256,10 @@ class Explainer:
         exclude: Iterable[str] = (),
         avoid: Iterable[str] = (),
         counterfactual: bool = False,
+        profile: InterestProfile | None = None,
     ) -> list[tuple[Recommendation, Explanation]]:
         ctx = self._context(self._history(user_id, history), exclude, avoid)
+        ctx.profile = profile  # None: computed once, on first use
         return [
             (r, self._explain_in(ctx, r.item_id, user_id, k, lang, counterfactual, use_llm=False))
             for r in self.rec.top_k(ctx.final, k)
