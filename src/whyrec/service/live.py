@@ -56,10 +56,12 @@ class LiveRecommender:
     def recommend_explained(
         self, state: LiveState, k: int, lang: Lang
     ) -> list[tuple[Recommendation, Explanation]]:
-        """Top-k with a short explanation each (no counterfactual: that one is per-item, on demand)."""
-        recs = self.recommend(state, k)
-        profile = self.sessions.profile(state)
-        return [(r, self._explain(state, r.item_id, k, lang, profile, counterfactual=False)) for r in recs]
+        """Top-k with a short explanation each, from one batched scoring of the history and its
+        occluded variants (no counterfactual: that one is per item, on demand)."""
+        return self.explainer.explain_recommendations(
+            state.user_id, history=list(state.history), k=k, lang=lang, exclude=state.removed,
+            avoid=state.avoid, profile=self.sessions.profile(state),
+        )  # fmt: skip
 
     def explain(self, state: LiveState, item_id: str, k: int, lang: Lang) -> Explanation:
         """Why (with a verified counterfactual) or, outside the top-k, why not."""

@@ -10,12 +10,14 @@ from whyrec.errors import WhyrecError
 
 
 def serve(run_dir: str | Path, db: str | None = None, host: str = "127.0.0.1", port: int = 8000,
-          llm: str | None = None) -> None:  # fmt: skip
+          llm: str | None = None, torch_threads: int | None = None) -> None:  # fmt: skip
     """Serve the API and web page for ``run_dir`` until interrupted (blocking).
 
     ``db`` is any SQLAlchemy URL; by default a SQLite file ``events.db`` inside the run directory.
     ``llm`` (``smollm`` or an OpenAI-compatible base URL) lets an LLM rephrase the sentences,
-    behind the grounding guard.
+    behind the grounding guard. ``torch_threads`` (default ``$WHYREC_TORCH_THREADS`` or 1) is
+    the intra-op thread count per request: requests already run in parallel threads, and several
+    threads per tiny forward pass only fight over the cores (10-100x slower on a busy 2-core box).
     """
     import uvicorn
 
@@ -25,6 +27,7 @@ def serve(run_dir: str | Path, db: str | None = None, host: str = "127.0.0.1", p
     from whyrec.service.store import EventStore, default_db_url
 
     _check_port(host, port)
+    _set_torch_threads(torch_threads)
     recommender = Recommender.load(run_dir)
     store = EventStore(db or default_db_url(run_dir))
     settings = ServiceSettings(
@@ -50,3 +53,16 @@ def _check_port(host: str, port: int) -> None:
             sock.bind((host, port))
     except OSError as exc:
         raise WhyrecError(f"cannot serve on {host}:{port}: {exc.strerror or exc}") from None
+
+
+def _set_torch_threads(threads: int | None) -> None:
+    import os
+
+    import torch
+
+    if threads is None:
+        raw = os.environ.get("WHYREC_TORCH_THREADS", "1")
+        if not raw.isdigit() or int(raw) < 1:
+            raise WhyrecError(f"WHYREC_TORCH_THREADS must be a positive integer, not {raw!r}")
+        threads = int(raw)
+    torch.set_num_threads(threads)

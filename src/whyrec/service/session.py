@@ -142,6 +142,10 @@ class UserSessions:
                 self._profiles.popitem(last=False)
         return profile
 
+    def clear_cache(self) -> None:
+        with self._lock:
+            self._profiles.clear()
+
     def record(self, user_id: str, type: str, item_id: str | None, value: float | str | None) -> StoredEvent:
         return self.store.add(user_id, type, item_id=item_id, value=value)
 
