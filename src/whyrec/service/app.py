@@ -8,7 +8,8 @@ from pathlib import Path
 
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
-from fastapi.responses import FileResponse, JSONResponse
+from fastapi.openapi.docs import get_swagger_ui_html
+from fastapi.responses import FileResponse, HTMLResponse, JSONResponse
 from fastapi.staticfiles import StaticFiles
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
@@ -63,11 +64,13 @@ def create_app(
     search = ItemSearch(recommender, recommender.info.get("encoder"), semantic=settings.semantic_search)
     if settings.warm_search:
         search.warm()
-    app = FastAPI(title="whyrec", version=_version(), description=DESCRIPTION, docs_url="/docs")
+    app = FastAPI(title="whyrec", version=_version(), description=DESCRIPTION, docs_url=None, redoc_url=None)
     app.state.live = live  # for tests and benchmarks; the routes get their dependencies directly
     app.include_router(build_router(live, search, Answerer(live), store, settings))
     _add_error_handlers(app)
     app.mount("/static", StaticFiles(directory=STATIC_DIR), name="static")
+
+    _add_local_docs(app)
 
     @app.get("/", include_in_schema=False)
     def index() -> FileResponse:
@@ -77,6 +80,31 @@ def create_app(
     app.add_middleware(BodySizeLimit, max_bytes=settings.max_body_bytes)
     app.add_middleware(ErrorShield)
     return app
+
+
+def _add_local_docs(app: FastAPI) -> None:
+    """Swagger UI at /docs from the ``swagger-ui-bundle`` package's files: no CDN, works offline."""
+    try:
+        from swagger_ui_bundle import swagger_ui_path
+    except ImportError:  # the page still lists where the schema is
+        swagger_ui_path = None
+    if swagger_ui_path is not None:
+        app.mount("/docs-assets", StaticFiles(directory=swagger_ui_path), name="docs-assets")
+
+    @app.get("/docs", include_in_schema=False)
+    def docs() -> HTMLResponse:
+        if swagger_ui_path is None:
+            return HTMLResponse(
+                "<p>Install swagger-ui-bundle for the docs page; the schema is at "
+                '<a href="/openapi.json">/openapi.json</a>.</p>'
+            )
+        return get_swagger_ui_html(
+            openapi_url="/openapi.json",
+            title="whyrec API",
+            swagger_js_url="/docs-assets/swagger-ui-bundle.js",
+            swagger_css_url="/docs-assets/swagger-ui.css",
+            swagger_favicon_url="/docs-assets/favicon-32x32.png",
+        )
 
 
 # -- errors ---------------------------------------------------------------------------------------
