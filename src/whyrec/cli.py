@@ -69,7 +69,7 @@ def build_parser() -> argparse.ArgumentParser:
 
     train = sub.add_parser("train", help="train one model and save a run directory")
     train.add_argument("--dataset", help="KIND:PATH; with --run, defaults to the run's dataset")
-    train.add_argument("--model", default="sasrec")
+    train.add_argument("--model", default=None, help="model name (default: sasrec; with --run: the run's model)")
     train.add_argument("--out", type=Path, help="the new run directory")
     train.add_argument("--overwrite", action="store_true", help="replace an existing run directory")
     train.add_argument("--tensorboard", metavar="DIR", help="log loss and validation metrics to TensorBoard")
@@ -162,6 +162,10 @@ def cmd_train(args: argparse.Namespace) -> int:
         return retrain_with_feedback(args, say)
     if not args.dataset or not args.out:
         raise WhyrecError("train needs --dataset SPEC and --out RUN_DIR (or --run RUN_DIR --with-feedback)")
+    args.model = args.model or "sasrec"
+    from whyrec.models.registry import model_class
+
+    model_class(args.model)  # an unknown model fails before any work
     _prepare_out(args.out, args.overwrite)
     prepared = prepare(args.dataset, _load_options(args), args.encoder, say=say, progress=not args.quiet)
     _, row = train_run(
