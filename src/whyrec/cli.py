@@ -69,7 +69,7 @@ def build_parser() -> argparse.ArgumentParser:
 
     train = sub.add_parser("train", help="train one model and save a run directory")
     train.add_argument("--dataset", help="KIND:PATH; with --run, defaults to the run's dataset")
-    train.add_argument("--model", default=None, help="model name (default: sasrec; with --run: the run's model)")
+    train.add_argument("--model", default=None, help="default: sasrec; with --run: the run's model")
     train.add_argument("--out", type=Path, help="the new run directory")
     train.add_argument("--overwrite", action="store_true", help="replace an existing run directory")
     train.add_argument("--tensorboard", metavar="DIR", help="log loss and validation metrics to TensorBoard")
