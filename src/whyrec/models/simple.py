@@ -77,9 +77,12 @@ class ItemKNN:
         self.fit_info = FitInfo()
 
     def fit(self, data: FitData) -> Self:
+        return self.fit_histories(data.split.train(), data.split.n_items)
+
+    def fit_histories(self, histories: Sequence[np.ndarray], n_items: int) -> Self:
+        """Learn similarities from any set of histories (``fit`` uses the training split)."""
         start = time.perf_counter()
-        n_items = data.split.n_items
-        users = _history_matrix(data.split.train(), n_items)
+        users = _history_matrix(histories, n_items)
         users.data[:] = 1.0  # repeated items count once
         co = (users.T @ users).toarray().astype(np.float32)
         norms = np.sqrt(np.diag(co)).copy()
