@@ -35,7 +35,10 @@ def explanation_metrics(
     rng = np.random.default_rng(seed)
     eligible = [u for u, h in enumerate(histories) if len(h) >= MIN_HISTORY]
     users = sorted(rng.choice(eligible, size=min(n_users, len(eligible)), replace=False).tolist())
-    top_drops, random_drops, cf_valid, cf_total, grounded, sentences, covered = [], [], 0, 0, 0, [], 0
+    top_drops: list[int] = []
+    random_drops: list[int] = []
+    sentences: list[str] = []
+    cf_valid = cf_total = grounded = covered = 0
     explain_seconds = []
     for u in tqdm(users, desc=f"explaining {model.name}", unit="user", disable=not progress, leave=False):
         history = split.items.lookup_ids(histories[u])

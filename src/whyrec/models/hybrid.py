@@ -130,8 +130,11 @@ class Hybrid:
         from whyrec.models.registry import model_class
 
         meta = json.loads((directory / "hybrid_config.json").read_text())
+        saved = meta["config"]
         config = HybridConfig(
-            **{k: tuple(v) if isinstance(v, list) else v for k, v in meta["config"].items()}
+            cf_weights=tuple(saved["cf_weights"]),
+            content_weights=tuple(saved["content_weights"]),
+            refit_cf=bool(saved.get("refit_cf", True)),
         )
         model = cls(
             config,

@@ -26,6 +26,8 @@ class ItemEmbedding(nn.Module):
         with torch.no_grad():
             self.ids.weight[0].zero_()
         # (n_items + 2,) 1 for items seen in training, 0 for padding, mask token and cold items
+        self.seen: torch.Tensor
+        self.text_vectors: torch.Tensor
         self.register_buffer("seen", seen.float())
         self.text: nn.Linear | None = None
         if text_vectors is not None:
@@ -69,6 +71,7 @@ class SASRecNet(nn.Module):
         self.encoder = nn.TransformerEncoder(layer, n_layers, enable_nested_tensor=False)
         self.norm = nn.LayerNorm(dim)
         self.dropout = nn.Dropout(dropout)
+        self.causal_mask: torch.Tensor
         self.register_buffer("causal_mask", torch.triu(torch.ones(max_len, max_len, dtype=torch.bool), 1))
 
     def forward(self, x: torch.Tensor, table: torch.Tensor | None = None) -> torch.Tensor:

@@ -2,13 +2,15 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 from whyrec.errors import WhyrecError
 from whyrec.models.base import Scorer
 from whyrec.models.hybrid import Hybrid
 from whyrec.models.sequence import BERT4Rec, GRU4Rec, SASRec
 from whyrec.models.simple import ContentModel, ItemKNN, Popularity
 
-MODELS: dict[str, type] = {
+MODELS: dict[str, type[Any]] = {
     "pop": Popularity,
     "itemknn": ItemKNN,
     "content": ContentModel,
@@ -19,7 +21,7 @@ MODELS: dict[str, type] = {
 }
 
 
-def model_class(name: str) -> type:
+def model_class(name: str) -> type[Any]:
     try:
         return MODELS[name]
     except KeyError:

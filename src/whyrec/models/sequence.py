@@ -23,6 +23,8 @@ from whyrec.eval.metrics import metrics_from_ranks, rank_targets
 from whyrec.models.base import FitData, FitInfo
 from whyrec.models.nets import GRU4RecNet, ItemEmbedding, SASRecNet
 
+SequenceNet = SASRecNet | GRU4RecNet
+
 
 @dataclass(frozen=True)
 class SASRecConfig:
@@ -83,15 +85,15 @@ class _SequenceModel:
 
     def __init__(self) -> None:
         self.n_items = 0
-        self.net: nn.Module | None = None
+        self.net: SequenceNet | None = None
         self.fit_info = FitInfo()
         self._table: torch.Tensor | None = None  # cached item table for scoring
 
     # -- building ---------------------------------------------------------------------------
-    def _build_net(self, items: ItemEmbedding) -> nn.Module:
+    def _build_net(self, items: ItemEmbedding) -> SequenceNet:
         raise NotImplementedError
 
-    def _make_net(self, item_vectors: np.ndarray, seen: np.ndarray) -> nn.Module:
+    def _make_net(self, item_vectors: np.ndarray, seen: np.ndarray) -> SequenceNet:
         n_items = len(item_vectors)
         seen_padded = np.zeros(n_items + 2, dtype=np.float32)
         seen_padded[1 : n_items + 1] = seen
@@ -116,7 +118,7 @@ class _SequenceModel:
                 end -= stride
         return np.stack(rows)
 
-    def _loss(self, net: nn.Module, batch: torch.Tensor, generator: torch.Generator) -> torch.Tensor:
+    def _loss(self, net: SequenceNet, batch: torch.Tensor, generator: torch.Generator) -> torch.Tensor:
         table = net.items.table()
         logits_table = table[1 : self.n_items + 1]  # (n_items, D)
         if self.config.objective == "masked":
@@ -231,7 +233,7 @@ class _SequenceModel:
             self._table = table
         return self._table
 
-    def _require_net(self) -> nn.Module:
+    def _require_net(self) -> SequenceNet:
         if self.net is None:
             raise RuntimeError(f"{self.name} is not trained: call fit() or load() first")
         return self.net
@@ -273,7 +275,7 @@ class SASRec(_SequenceModel):
         super().__init__()
         self.config = config or SASRecConfig()
 
-    def _build_net(self, items: ItemEmbedding) -> nn.Module:
+    def _build_net(self, items: ItemEmbedding) -> SequenceNet:
         c = self.config
         assert isinstance(c, SASRecConfig)
         return SASRecNet(
@@ -303,7 +305,7 @@ class GRU4Rec(_SequenceModel):
         super().__init__()
         self.config = config or GRU4RecConfig()
 
-    def _build_net(self, items: ItemEmbedding) -> nn.Module:
+    def _build_net(self, items: ItemEmbedding) -> SequenceNet:
         c = self.config
         return GRU4RecNet(items, c.dim, c.n_layers, c.dropout)
 

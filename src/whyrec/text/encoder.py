@@ -7,7 +7,7 @@ import os
 import re
 from collections.abc import Sequence
 from pathlib import Path
-from typing import Protocol, runtime_checkable
+from typing import Any, Protocol, runtime_checkable
 
 import numpy as np
 from tqdm.auto import tqdm
@@ -19,8 +19,11 @@ DEFAULT_MODEL = "all-MiniLM-L6-v2"
 class TextEncoder(Protocol):
     """Anything that turns texts into L2-normalised float32 vectors of a fixed width."""
 
-    name: str
-    dim: int
+    @property
+    def name(self) -> str: ...
+
+    @property
+    def dim(self) -> int: ...
 
     def encode(self, texts: Sequence[str]) -> np.ndarray: ...  # (n, dim)
 
@@ -40,7 +43,7 @@ class SentenceEncoder:
         self.name = DEFAULT_MODEL if model_path is None else Path(model_path).name
         self.batch_size = batch_size
         self.progress = progress
-        self._model = None
+        self._model: Any = None
         self._dim: int | None = 384 if model_path is None else None
 
     def _load(self):  # type: ignore[no-untyped-def]
