@@ -23,9 +23,6 @@ class HybridConfig:
     # candidate weights of the CF and content parts; the sequence part has weight 1
     cf_weights: tuple[float, ...] = (0.0, 0.05, 0.1, 0.2, 0.3, 0.5, 1.0)
     content_weights: tuple[float, ...] = (0.0, 0.05, 0.1, 0.2, 0.3, 0.5)
-    # once the weights are chosen, refit item-kNN on train + validation interactions, so that it
-    # knows every interaction a test-time history holds (never a test target); it takes a second
-    refit_cf: bool = True
 
 
 @dataclass
@@ -88,11 +85,6 @@ class Hybrid:
             if ndcg > best[0]:
                 best = (ndcg, (cf, content))
         self.weights = HybridWeights(1.0, best[1][0], best[1][1], grid)
-        if self.config.refit_cf and self.weights.cf > 0:
-            # a fresh instance: the item-kNN passed in may be evaluated on its own as well
-            self.cf = ItemKNN(self.cf.config).fit_histories(
-                [s[:-1] for s in data.split.sequences], self.n_items
-            )
         sequence_info = self.sequence.fit_info
         self.fit_info = FitInfo(
             train_seconds=time.perf_counter() - start + sequence_info.train_seconds,
@@ -134,7 +126,6 @@ class Hybrid:
         config = HybridConfig(
             cf_weights=tuple(saved["cf_weights"]),
             content_weights=tuple(saved["content_weights"]),
-            refit_cf=bool(saved.get("refit_cf", True)),
         )
         model = cls(
             config,
