@@ -1,0 +1,180 @@
+"""The harness side of the RecBole comparison: run ``bench/recbole_run.py`` in the RecBole venv,
+check that RecBole tests the same item as whyrec for every user, and report its rows.
+
+    bash bench/setup_recbole.sh
+    python bench/recbole_side.py movielens:../shared/data/ml-100k      # split check only, no training
+
+The models themselves run through ``bench/compare.py --recbole Pop,SASRec,...``.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+from whyrec.data import SequenceSplit, leave_one_out, load_dataset
+
+BENCH = Path(__file__).resolve().parent
+RECBOLE_PYTHON = BENCH / ".recbole-venv" / "bin" / "python"
+RECBOLE_RUN = BENCH / "recbole_run.py"
+MODELS = ("Pop", "SASRec", "GRU4Rec", "BERT4Rec")
+
+
+def whyrec_held_out(split: SequenceSplit) -> dict[str, tuple[str, str]]:
+    """Each user's (test item, validation item) in whyrec's split."""
+    _, tests = split.test()
+    _, valids = split.valid()
+    pairs = zip(split.items.lookup_ids(tests), split.items.lookup_ids(valids), strict=True)
+    return dict(zip(split.users.ids, pairs, strict=True))
+
+
+def read_held_out(path: Path) -> dict[str, tuple[str, str]]:
+    rows = [line.split("\t") for line in path.read_text().splitlines()[1:] if line]
+    return {user: (test, valid) for user, test, valid in rows}
+
+
+def check_test_items(split: SequenceSplit, path: Path) -> int:
+    """Fail loudly unless RecBole tests (and validates on) the same item as whyrec for every
+    user; returns the number of users checked."""
+    ours, theirs = whyrec_held_out(split), read_held_out(path)
+    one_side = sorted(set(ours) ^ set(theirs))
+    tests = [u for u in ours if u in theirs and ours[u][0] != theirs[u][0]]
+    valids = [u for u in ours if u in theirs and ours[u][1] != theirs[u][1]]
+    if one_side or tests or valids:
+        examples = [f"user {u}: whyrec tests {ours[u][0]}, RecBole {theirs[u][0]}" for u in tests[:3]]
+        raise SystemExit(
+            f"RecBole split mismatch ({path}): {len(tests)} users test a different item, "
+            f"{len(valids)} validate on a different item, {len(one_side)} are on one side only "
+            f"(e.g. {one_side[:3]}); {'; '.join(examples)}"
+        )
+    return len(ours)
+
+
+def run_recbole(
+    spec: str,
+    model: str,
+    out: Path,
+    split: SequenceSplit,
+    *,
+    max_minutes: float | None = None,
+    split_only: bool = False,
+) -> dict | None:
+    """Run one RecBole model as a subprocess (its output goes to OUT/run.log), check its split,
+    and return its metrics row (None with ``split_only``)."""
+    if not RECBOLE_PYTHON.exists():
+        raise SystemExit(f"no RecBole venv in {RECBOLE_PYTHON.parents[2]}; run: bash bench/setup_recbole.sh")
+    out.mkdir(parents=True, exist_ok=True)
+    (out / "test_items.tsv").unlink(missing_ok=True)
+    (out / "row.json").unlink(missing_ok=True)
+    command = [str(RECBOLE_PYTHON), str(RECBOLE_RUN), spec, model, "--out", str(out)]
+    if max_minutes is not None:
+        command += ["--max-minutes", str(max_minutes)]
+    if split_only:
+        command.append("--split-only")
+    start = time.perf_counter()
+    with (out / "run.log").open("w") as log:
+        done = subprocess.run(command, stdout=log, stderr=subprocess.STDOUT, check=False)
+    if done.returncode != 0:
+        tail = (out / "run.log").read_text().splitlines()[-15:]
+        raise SystemExit(
+            f"recbole:{model} failed (exit {done.returncode}); end of {out / 'run.log'}:\n" + "\n".join(tail)
+        )
+    checked = check_test_items(split, out / "test_items.tsv")
+    print(f"recbole:{model}: same test and validation items as whyrec for all {checked:,} users", flush=True)
+    if split_only:
+        return None
+    row = json.loads((out / "row.json").read_text())
+    row["split_checked_users"] = checked
+    row["wall_seconds"] = round(time.perf_counter() - start, 1)
+    return row
+
+
+def run_all(
+    spec: str, models: list[str], out: Path, split: SequenceSplit, max_minutes: float | None
+) -> list[dict]:
+    """Every requested model, one after another (never two jobs on the 2 cores at once)."""
+    rows = []
+    for model in models:
+        row = run_recbole(spec, model, out / model, split, max_minutes=max_minutes)
+        assert row is not None
+        print(
+            f"recbole:{model}: NDCG@10 {row['NDCG@10']} after {row['epochs_run']} epochs "
+            f"in {row['train_seconds']}s ({'converged' if row['converged'] else 'time limit'})",
+            flush=True,
+        )
+        rows.append(row)
+    return rows
+
+
+def report_lines(rows: list[dict]) -> list[str]:
+    """Markdown for the RecBole rows: the seen-items-masked figures and each validation curve."""
+    recbole = [r for r in rows if str(r.get("model", "")).startswith("recbole:")]
+    if not recbole:
+        return []
+    lines = ["", "## RecBole 1.2.1", ""]
+    lines += [
+        "RecBole's sequential evaluation ranks items the user has already seen; whyrec's masks them. "
+        "The same checkpoints with seen items masked (whyrec's protocol):",
+        "",
+        "| model | HR@10 | NDCG@10 | MRR@10 | NDCG@20 | epochs | best epoch | s/epoch | converged |",
+        "|---|---|---|---|---|---|---|---|---|",
+    ]
+    for r in recbole:
+        masked = r.get("seen_masked")
+        figures = masked or r
+        lines.append(
+            f"| {r['model']}{' (seen masked)' if masked else ' (masks seen itself)'} | "
+            f"{figures['HR@10']:.4f} | {figures['NDCG@10']:.4f} | {figures['MRR@10']:.4f} | "
+            f"{figures['NDCG@20']:.4f} | {r['epochs_run']} | {r['best_epoch']} | "
+            f"{r.get('seconds_per_epoch')} | {r['converged']} |"
+        )
+    lines += ["", "Validation NDCG@10 per epoch (seconds since training began):", ""]
+    for r in recbole:
+        curve = ", ".join(f"{c['epoch']}: {c['NDCG@10']:.4f} ({c['seconds']:.0f}s)" for c in r["valid_curve"])
+        lines.append(f"- {r['model']}: {curve}")
+    return lines
+
+
+def curve_plot(rows: list[dict], out: Path) -> list[str]:
+    """Validation NDCG@10 against training time for every row that has a curve."""
+    curves = [r for r in rows if len(r.get("valid_curve") or []) > 1]
+    if not curves:
+        return []
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    fig, ax = plt.subplots(figsize=(7, 3.2))
+    for r in curves:
+        ax.plot([c["seconds"] for c in r["valid_curve"]], [c["NDCG@10"] for c in r["valid_curve"]],
+                marker=".", label=r["model"])
+    ax.set_xlabel("training seconds")
+    ax.set_ylabel("valid NDCG@10")
+    ax.legend(fontsize=8)
+    fig.tight_layout()
+    path = out.with_name(f"{out.name}_valid_curves.png")
+    fig.savefig(path, dpi=110)
+    plt.close(fig)
+    return [path.name]
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
+    parser.add_argument("dataset")
+    parser.add_argument("--models", default="Pop,SASRec", help="RecBole models whose data path to check")
+    parser.add_argument("--out", type=Path, default=BENCH / "out" / "recbole-split-check")
+    args = parser.parse_args()
+    split = leave_one_out(load_dataset(args.dataset))
+    for model in args.models.split(","):
+        run_recbole(args.dataset, model, args.out / model, split, split_only=True)
+
+
+if __name__ == "__main__":
+    sys.exit(main())
