@@ -40,6 +40,11 @@ import pandas as pd
 
 MIN_SEQUENCE = 3  # as whyrec: one train, one validation and one test item
 CUTOFFS = (10, 20)
+SHOWN_SETTINGS = (
+    "seed", "hidden_size", "embedding_size", "inner_size", "n_layers", "num_layers", "n_heads",
+    "hidden_dropout_prob", "attn_dropout_prob", "dropout_prob", "mask_ratio", "loss_type",
+    "learning_rate", "train_batch_size", "MAX_ITEM_LIST_LENGTH", "stopping_step",
+)  # fmt: skip
 
 
 class TimeUp(Exception):
@@ -344,7 +349,11 @@ def main() -> None:
         "stopped_by": stopped_by,
         "valid_curve": curve,
         "seen_items_ranked": sequential,
-        "recbole": {"version": "1.2.1", "seed": args.seed, "threads": args.threads},
+        "recbole": {
+            "version": "1.2.1",
+            "threads": args.threads,
+            **{key: config.final_config_dict.get(key) for key in SHOWN_SETTINGS},
+        },
     }
     if sequential:
         # the best checkpoint is loaded by evaluate(); rank again both ways with one rank rule
