@@ -25,14 +25,14 @@ STAMP="$VENV/.whyrec-setup"
 WANT="torch==2.13.0 ${REQUIREMENTS[*]}"
 
 if [ -f "$STAMP" ] && [ "$(cat "$STAMP")" = "$WANT" ] && "$PY" -c "import recbole" 2>/dev/null; then
-    echo "RecBole venv ready: $(pwd)/$VENV"
+    echo "RecBole venv ready: $(cd "$VENV" && pwd)"
     exit 0
 fi
 
 [ -x "$PY" ] || python3 -m venv "$VENV"
 "$PY" -m pip install -q torch==2.13.0
-"$PY" -m pip install -q --no-deps "${REQUIREMENTS[0]}"
 "$PY" -m pip install -q "${REQUIREMENTS[@]:1}" torch==2.13.0
+"$PY" -m pip install -q --no-deps "${REQUIREMENTS[0]}"
 "$PY" -c "import torch; assert '+cpu' in torch.__version__ or not torch.cuda.is_available(), torch.__version__"
 
 # torch >= 2.6 loads with weights_only=True by default, which refuses RecBole's checkpoints
@@ -58,4 +58,4 @@ import torch
 print(f"RecBole {recbole.__version__}, torch {torch.__version__}")
 EOF
 echo "$WANT" > "$STAMP"
-echo "RecBole venv ready: $(pwd)/$VENV"
+echo "RecBole venv ready: $(cd "$VENV" && pwd)"
