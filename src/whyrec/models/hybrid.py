@@ -8,7 +8,7 @@ import time
 from collections.abc import Sequence
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
-from typing import Self
+from typing import Literal, Self
 
 import numpy as np
 
@@ -21,8 +21,16 @@ from whyrec.models.simple import ContentModel, ItemKNN
 @dataclass(frozen=True)
 class HybridConfig:
     # candidate weights of the CF and content parts; the sequence part has weight 1
-    cf_weights: tuple[float, ...] = (0.0, 0.05, 0.1, 0.2, 0.3, 0.5, 1.0)
-    content_weights: tuple[float, ...] = (0.0, 0.05, 0.1, 0.2, 0.3, 0.5)
+    cf_weights: tuple[float, ...] = (0.0, 0.05, 0.1, 0.2, 0.3, 0.5, 1.0, 2.0)
+    content_weights: tuple[float, ...] = (0.0, 0.05, 0.1, 0.2, 0.3, 0.5, 1.0)
+    # how each part's scores are put on one scale before they are added:
+    # "rank": -log(1 + rank among the user's unseen items), robust to each part's score shape;
+    # "zscore": per-user standardisation of the raw scores
+    normalise: Literal["rank", "zscore"] = "rank"
+
+    def __post_init__(self) -> None:
+        if self.normalise not in ("rank", "zscore"):
+            raise ValueError(f"normalise must be 'rank' or 'zscore', not {self.normalise!r}")
 
 
 @dataclass
@@ -31,6 +39,15 @@ class HybridWeights:
     cf: float = 0.0
     content: float = 0.0
     grid: list[dict[str, float]] = field(default_factory=list)  # validation NDCG@10 per candidate
+
+
+def _rank_scores(scores: np.ndarray, histories: Sequence[np.ndarray]) -> np.ndarray:
+    """-log(1 + rank) of each item among the user's unseen items (seen items rank last)."""
+    masked = mask_seen(scores.astype(np.float64, copy=True), histories)
+    order = np.argsort(-masked, axis=1, kind="stable")
+    ranks = np.empty_like(order)
+    np.put_along_axis(ranks, order, np.arange(scores.shape[1])[None, :], axis=1)
+    return -np.log1p(ranks).astype(np.float32)
 
 
 def _standardise(scores: np.ndarray) -> np.ndarray:
@@ -42,7 +59,8 @@ def _standardise(scores: np.ndarray) -> np.ndarray:
 
 
 class Hybrid:
-    """score = 1·z(sequence) + β·z(item-kNN) + α·z(content), with z a per-user standardisation.
+    """score = 1·n(sequence) + β·n(item-kNN) + α·n(content), with n a per-user normalisation
+    (by default rank fusion: n = -log(1 + the item's rank among the user's unseen items)).
 
     The content part is the cosine between the user's LM profile and the item's LM vector; β and
     α are picked by validation NDCG@10. Parts already fitted (for example a SASRec trained in the
@@ -76,7 +94,7 @@ class Hybrid:
                 part.fit(data)
         self.n_items = data.split.n_items
         histories, targets = data.split.valid()
-        z = {name: _standardise(part.score(histories)) for name, part in self.parts().items()}
+        z = {name: self._normalise(part.score(histories), histories) for name, part in self.parts().items()}
         best, grid = (-1.0, (0.0, 0.0)), []
         for cf, content in itertools.product(self.config.cf_weights, self.config.content_weights):
             blended = z["sequence"] + cf * z["cf"] + content * z["content"]
@@ -95,13 +113,18 @@ class Hybrid:
         )
         return self
 
+    def _normalise(self, scores: np.ndarray, histories: Sequence[np.ndarray]) -> np.ndarray:
+        if self.config.normalise == "rank":
+            return _rank_scores(scores, histories)
+        return _standardise(scores)
+
     def score(self, histories: Sequence[np.ndarray]) -> np.ndarray:
         w = self.weights
-        out = w.sequence * _standardise(self.sequence.score(histories))
+        out = w.sequence * self._normalise(self.sequence.score(histories), histories)
         if w.cf:
-            out += w.cf * _standardise(self.cf.score(histories))
+            out += w.cf * self._normalise(self.cf.score(histories), histories)
         if w.content:
-            out += w.content * _standardise(self.content.score(histories))
+            out += w.content * self._normalise(self.content.score(histories), histories)
         return out
 
     def save(self, directory: Path) -> None:
@@ -126,6 +149,7 @@ class Hybrid:
         config = HybridConfig(
             cf_weights=tuple(saved["cf_weights"]),
             content_weights=tuple(saved["content_weights"]),
+            normalise=saved.get("normalise", "zscore"),
         )
         model = cls(
             config,
