@@ -165,3 +165,14 @@ def test_hybrid_weights_are_chosen_on_validation(markov: FitData) -> None:
     best = max(g["valid_NDCG@10"] for g in grid)
     chosen = next(g for g in grid if g["cf"] == model.weights.cf and g["content"] == model.weights.content)
     assert chosen["valid_NDCG@10"] == best
+
+
+def test_rank_fusion_ranks_unseen_items_and_puts_seen_last() -> None:
+    from whyrec.models.hybrid import _rank_scores
+
+    scores = np.array([[0.1, 0.9, 0.5, 0.7], [3.0, 2.0, 1.0, 0.0]])
+    fused = _rank_scores(scores, [np.array([1]), np.array([], dtype=np.int64)])
+    # row 0: item 1 is seen; unseen order 3 > 2 > 0, then the seen item
+    np.testing.assert_allclose(fused[0], -np.log1p([2, 3, 1, 0]))
+    np.testing.assert_allclose(fused[1], -np.log1p([0, 1, 2, 3]))
+    assert np.isfinite(fused).all()
