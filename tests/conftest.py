@@ -75,3 +75,22 @@ def write_csv(path: Path, sequences: list[list[int]], items: bool = True) -> tup
             + "\n"
         )
     return path, item_path
+
+
+@pytest.fixture(scope="session")
+def recommender(tmp_path_factory: pytest.TempPathFactory):  # type: ignore[no-untyped-def]
+    """A tiny item-kNN run on the bundled demo data (hashing encoder), shared by the service tests."""
+    from whyrec.recommender import Recommender
+    from whyrec.service.testing import build_tiny_run
+
+    base = tmp_path_factory.getbasetemp()
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setenv("WHYREC_CACHE", str(base / "cache"))
+        return Recommender.load(build_tiny_run(base / "tiny-run"))
+
+
+@pytest.fixture(scope="session")
+def user(recommender) -> str:  # type: ignore[no-untyped-def]
+    """A demo user with at least 20 items in their history."""
+    users = sorted(recommender.histories, key=lambda u: (len(recommender.histories[u]), u))
+    return next(u for u in users if len(recommender.histories[u]) >= 20)

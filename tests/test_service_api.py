@@ -15,7 +15,6 @@ from fastapi.testclient import TestClient
 
 from whyrec.recommender import Recommender
 from whyrec.service import EventStore, ServiceSettings, StoreError, create_app
-from whyrec.service.testing import build_tiny_run
 
 CJK = re.compile(r"[\u4e00-\u9fff]")
 CONTRACT_PATHS = {
@@ -30,14 +29,6 @@ CONTRACT_PATHS = {
 }
 
 
-@pytest.fixture(scope="module")
-def recommender(tmp_path_factory: pytest.TempPathFactory) -> Recommender:
-    base = tmp_path_factory.getbasetemp()
-    with pytest.MonkeyPatch.context() as patch:
-        patch.setenv("WHYREC_CACHE", str(base / "cache"))
-        return Recommender.load(build_tiny_run(base / "tiny-run"))
-
-
 @pytest.fixture
 def store(tmp_path: Path) -> Iterator[EventStore]:
     store = EventStore(f"sqlite:///{tmp_path / 'events.db'}")
@@ -48,13 +39,6 @@ def store(tmp_path: Path) -> Iterator[EventStore]:
 @pytest.fixture
 def client(recommender: Recommender, store: EventStore) -> TestClient:
     return TestClient(create_app(recommender, store, ServiceSettings(run_dir="tiny-run")))
-
-
-@pytest.fixture(scope="module")
-def user(recommender: Recommender) -> str:
-    """A run user with a mid-length history."""
-    users = sorted(recommender.histories, key=lambda u: (len(recommender.histories[u]), u))
-    return next(u for u in users if len(recommender.histories[u]) >= 20)
 
 
 def top(client: TestClient, user: str, k: int = 10) -> list[dict]:

@@ -14,17 +14,8 @@ from fastapi.testclient import TestClient
 
 from whyrec.recommender import Recommender
 from whyrec.service import EventStore, create_app
-from whyrec.service.testing import build_tiny_run
 
 CJK = re.compile(r"[\u4e00-\u9fff]")
-
-
-@pytest.fixture(scope="module")
-def recommender(tmp_path_factory: pytest.TempPathFactory) -> Recommender:
-    base = tmp_path_factory.getbasetemp()
-    with pytest.MonkeyPatch.context() as patch:
-        patch.setenv("WHYREC_CACHE", str(base / "cache"))
-        return Recommender.load(build_tiny_run(base / "tiny-run"))
 
 
 @pytest.fixture
@@ -32,12 +23,6 @@ def client(recommender: Recommender, tmp_path: Path) -> Iterator[TestClient]:
     store = EventStore(f"sqlite:///{tmp_path / 'events.db'}")
     yield TestClient(create_app(recommender, store))
     store.close()
-
-
-@pytest.fixture(scope="module")
-def user(recommender: Recommender) -> str:
-    users = sorted(recommender.histories, key=lambda u: (len(recommender.histories[u]), u))
-    return next(u for u in users if len(recommender.histories[u]) >= 20)
 
 
 def ask(client: TestClient, user: str, question: str) -> dict:

@@ -15,17 +15,9 @@ pytest.importorskip("uvicorn")
 
 from whyrec.recommender import Recommender  # noqa: E402
 from whyrec.service import EventStore, create_app  # noqa: E402
-from whyrec.service.testing import build_tiny_run, running_server  # noqa: E402
+from whyrec.service.testing import running_server  # noqa: E402
 
 N_POSTS = 200
-
-
-@pytest.fixture(scope="module")
-def recommender(tmp_path_factory: pytest.TempPathFactory) -> Recommender:
-    base = tmp_path_factory.getbasetemp()
-    with pytest.MonkeyPatch.context() as patch:
-        patch.setenv("WHYREC_CACHE", str(base / "cache"))
-        return Recommender.load(build_tiny_run(base / "tiny-run"))
 
 
 @pytest.fixture(params=["sqlite", pytest.param("postgresql", marks=pytest.mark.postgres)])
