@@ -173,3 +173,18 @@ def test_demo_no_serve_prints_explained_recommendations(tmp_path: Path) -> None:
         "demo", "--no-serve", "--users", "1", "-k", "2", "--out", str(tmp_path / "demo"), cwd=tmp_path
     )
     assert again.returncode == 0 and "using the demo run" in again.stderr
+
+
+def test_train_logs_training_curves_to_tensorboard(dataset: tuple[Path, Path], tmp_path: Path) -> None:
+    pytest.importorskip("tensorboard")
+    from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
+
+    log, items = dataset
+    args = ["--quiet", "train", "--dataset", f"csv:{log}", "--items", str(items), "--model", "sasrec"]
+    args += ["--out", str(tmp_path / "run"), "--encoder", "hashing-16", "--tensorboard", str(tmp_path / "tb")]
+    assert main(args) == 0
+    events = EventAccumulator(str(tmp_path / "tb"))
+    events.Reload()
+    assert {"sasrec/train_loss", "sasrec/valid_NDCG@10"} <= set(events.Tags()["scalars"])
+    curve = [e.value for e in events.Scalars("sasrec/valid_NDCG@10")]
+    assert len(curve) >= 2 and max(curve) > curve[0]  # it learned while it logged
