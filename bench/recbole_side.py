@@ -140,8 +140,10 @@ def report_lines(rows: list[dict]) -> list[str]:
 
 
 def curve_plot(rows: list[dict], out: Path) -> list[str]:
-    """Validation NDCG@10 against training time for every row that has a curve."""
-    curves = [r for r in rows if len(r.get("valid_curve") or []) > 1]
+    """Validation NDCG@10 against training time for the RecBole rows with more than one epoch."""
+    curves = [
+        r for r in rows if str(r.get("model", "")).startswith("recbole:") and len(r["valid_curve"]) > 1
+    ]
     if not curves:
         return []
     import matplotlib
