@@ -198,26 +198,24 @@ def _load_amazon(path: Path, options: LoadOptions) -> Dataset:
     train_file = _one(path, "*.train.inter")
     stem = test_file.name[: -len(".test.inter")]
     test = _read_inter(test_file)
-    valid = dict(zip(*_read_inter(valid_file)[["user", "target"]].to_numpy().T, strict=True))
-    train = _read_inter(train_file)
+    valid = {user: target for user, _, target in _read_inter(valid_file)}
     # train rows come longest prefix first; the shortest one starts the sequence
     prefixes: dict[str, list[tuple[int, list[str], str]]] = {}
-    for row in train.itertuples(index=False):
-        prefixes.setdefault(row.user, []).append((len(row.history), row.history, row.target))
+    for user, history, target in _read_inter(train_file):
+        prefixes.setdefault(user, []).append((len(history), history, target))
     users = {str(k): v for k, v in _read_map(path / f"{stem}.user2index").items()}
     items = {str(k): v for k, v in _read_map(path / f"{stem}.item2index").items()}
     rows: list[tuple[str, str, int]] = []
-    for row in test.itertuples(index=False):
-        user = row.user
+    for user, test_history, test_target in test:
         train_rows = prefixes.get(user, [])
         if train_rows:
             train_rows = train_rows[::-1]  # shortest prefix first (file order is longest first)
             seq = list(train_rows[0][1]) + [target for _, _, target in train_rows]
-            seq += [valid[user], row.target]
+            seq += [valid[user], test_target]
         else:
-            seq = [*row.history, row.target]
-        if seq[-51:-1] != row.history[-50:]:  # fall back to the file's own (truncated) view
-            seq = [*row.history, row.target]
+            seq = [*test_history, test_target]
+        if seq[-51:-1] != test_history[-50:]:  # fall back to the file's own (truncated) view
+            seq = [*test_history, test_target]
         external_user = users.get(user, user)
         rows.extend((external_user, items.get(item, item), pos) for pos, item in enumerate(seq))
     raw = pd.DataFrame(rows, columns=["user_id", "item_id", "timestamp"])
@@ -254,17 +252,13 @@ def _one(path: Path, pattern: str) -> Path:
     return Path(found[0])
 
 
-def _read_inter(path: Path) -> pd.DataFrame:
+def _read_inter(path: Path) -> list[tuple[str, list[str], str]]:
+    """Rows of an atomic ``*.inter`` file: (user, history, next item)."""
     frame = pd.read_csv(path, sep="\t", dtype=str, keep_default_na=False, quoting=csv.QUOTE_NONE)
     if frame.shape[1] < 3:
         raise DataError(f"{path} has {frame.shape[1]} columns; expected user_id, item_id_list, item_id")
-    return pd.DataFrame(
-        {
-            "user": frame.iloc[:, 0],
-            "history": [h.split() for h in frame.iloc[:, 1]],
-            "target": frame.iloc[:, 2],
-        }
-    )
+    users, histories, targets = (frame.iloc[:, c].astype(str).tolist() for c in range(3))
+    return [(u, h.split(), t) for u, h, t in zip(users, histories, targets, strict=True)]
 
 
 def _read_map(path: Path) -> dict[str, str]:
