@@ -1,4 +1,4 @@
-"""Rebuild the bundled demo data (src/whyrec/data/demo) from MovieTweetings-100k.
+"""Rebuild the bundled demo data (src/whyrec/data/movietweetings_demo) from MovieTweetings-100k.
 
     python scripts/make_demo_data.py ../shared/data/movietweetings-100k
 
@@ -16,7 +16,7 @@ K_CORE = 10
 
 
 def main(source: Path) -> None:
-    target = Path(__file__).resolve().parents[1] / "src" / "whyrec" / "data" / "demo"
+    target = Path(__file__).resolve().parents[1] / "src" / "whyrec" / "data" / "movietweetings_demo"
     target.mkdir(parents=True, exist_ok=True)
     with open(source / "ratings.dat", encoding="utf-8") as handle:
         rows = [line.rstrip("\n").split("::") for line in handle]

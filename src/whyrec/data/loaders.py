@@ -179,7 +179,7 @@ def _load_movietweetings(
 
 
 def demo_data_dir() -> Path:
-    return Path(str(resources.files("whyrec") / "data" / "demo"))
+    return Path(str(resources.files("whyrec") / "data" / "movietweetings_demo"))
 
 
 def _load_demo(options: LoadOptions) -> Dataset:
