@@ -1,0 +1,194 @@
+"""Side-by-side benchmark: whyrec's models and the minimal reference SASRec on one split.
+
+    python bench/compare.py movielens:../shared/data/ml-100k --out bench/out/ml-100k
+    python bench/compare.py amazon:../shared/data/amazon-scientific-unisrec --out bench/out/scientific
+    python bench/compare.py movielens:../shared/data/ml-100k --out bench/out/ml-100k \
+        --recbole Pop,SASRec,GRU4Rec,BERT4Rec --recbole-max-minutes 60   # after bench/setup_recbole.sh
+
+Runs the reference (``../shared/reference/sasrec_reference.py``, run as it is, never copied) as a
+subprocess, checks that it tests the same item for every user as whyrec's split, trains whyrec's
+models on that split (plus an ID-only SASRec for the cold-start comparison), and writes
+``OUT.json`` (DESIGN.md metrics rows) and ``OUT.md`` with plots. ``--recbole`` adds RecBole 1.2.1
+models, each run by ``bench/recbole_run.py`` in its own venv and checked to hold out the same items
+(see ``bench/recbole_side.py``). Run it alone: two 2-thread jobs
+on 2 cores slow each other several-fold. Tooling only; CI does not run it.
+"""
+
+from __future__ import annotations
+
+import argparse
+import importlib.util
+import json
+import platform
+import subprocess
+import sys
+import time
+from dataclasses import replace
+from pathlib import Path
+
+import numpy as np
+from recbole_side import curve_plot, report_lines, run_all  # bench/, beside this file
+
+from whyrec.eval.metrics import metrics_from_ranks, rank_targets
+from whyrec.models import FitData, SASRec, build_models
+from whyrec.pipeline import Prepared, fit_and_test, prepare
+
+ROOT = Path(__file__).resolve().parents[1]
+REFERENCE = ROOT.parent / "shared" / "reference" / "sasrec_reference.py"
+
+
+def reference_targets(spec: str) -> dict[str, str]:
+    """The reference's own test item per user, from its own loader (imported, not copied)."""
+    module_spec = importlib.util.spec_from_file_location("sasrec_reference", REFERENCE)
+    assert module_spec and module_spec.loader
+    module = importlib.util.module_from_spec(module_spec)
+    module_spec.loader.exec_module(module)
+    sequences, _ = module.load(spec)
+    # the reference numbers items 1.. in sorted order of their raw ids
+    raw_items = sorted({it for s in _raw_sequences(spec) for it in s})
+    return {user: raw_items[seq[-1] - 1] for user, seq in sequences.items()}
+
+
+def _raw_sequences(spec: str) -> list[list[str]]:
+    """The raw item ids the reference's loader reads (its layouts: ml-100k, atomic test file)."""
+    kind, path = spec.split(":", 1)
+    if kind == "movielens":
+        return [[line.split("\t")[1] for line in (Path(path) / "u.data").read_text().splitlines()]]
+    rows = next(Path(path).glob("*.test.inter")).read_text().splitlines()[1:]
+    return [[*r.split("\t")[1].split(), r.split("\t")[2]] for r in rows]
+
+
+def check_same_targets(prepared: Prepared, spec: str) -> int:
+    """Both sides must hold out the same item for every user; returns the number checked."""
+    ours_items = prepared.split.items
+    _, targets = prepared.split.test()
+    ours = dict(zip(prepared.split.users.ids, ours_items.lookup_ids(targets), strict=True))
+    theirs = reference_targets(spec)
+    if spec.startswith("amazon:"):  # the reference keeps the files' remapped ids: map ours back
+        path = Path(spec.split(":", 1)[1])
+        users = dict(line.split("\t") for line in (next(path.glob("*.user2index"))).read_text().splitlines())
+        items = dict(line.split("\t") for line in (next(path.glob("*.item2index"))).read_text().splitlines())
+        ours = {users[u].strip(): items[i].strip() for u, i in ours.items()}
+    mismatched = [u for u in theirs if ours.get(u) != theirs[u]]
+    if mismatched or len(ours) != len(theirs):
+        raise SystemExit(
+            f"split mismatch: {len(mismatched)} users test different items; e.g. {mismatched[:3]}"
+        )
+    return len(theirs)
+
+
+def run_reference(spec: str) -> dict:
+    start = time.perf_counter()
+    out = subprocess.run([sys.executable, str(REFERENCE), spec], capture_output=True, text=True, check=True)
+    row = json.loads(out.stdout.strip().splitlines()[-1])
+    row["wall_seconds"] = round(time.perf_counter() - start, 1)
+    row["valid_curve"] = [
+        float(line.split()[-1]) for line in out.stdout.splitlines() if line.startswith("epoch")
+    ]
+    return row
+
+
+def cold_start(prepared: Prepared, text_model: SASRec) -> dict:
+    """NDCG@10 on test cases whose target never appears in training: text-aware vs ID-only."""
+    split = prepared.split
+    seen = split.train_item_counts() > 0
+    histories, targets = split.test()
+    cold = np.flatnonzero(~seen[targets])
+    if not len(cold):
+        return {"cold_cases": 0}
+    id_only = SASRec(replace(text_model.config, use_text=False))
+    id_only.fit(FitData(split, prepared.item_vectors, progress=True))
+    out: dict = {"cold_cases": len(cold)}
+    for name, model in (("text", text_model), ("id_only", id_only)):
+        ranks, _ = rank_targets(model, [histories[i] for i in cold], targets[cold])
+        out[f"cold_NDCG@10_{name}"] = round(metrics_from_ranks(ranks)["NDCG@10"], 5)
+        full = rank_targets(model, histories, targets)[0]
+        out[f"all_NDCG@10_{name}"] = round(metrics_from_ranks(full)["NDCG@10"], 5)
+    return out
+
+
+def plots(rows: list[dict], out: Path) -> list[str]:
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    names = [r["model"] for r in rows]
+    files = []
+    for metric in ("NDCG@10", "HR@10", "train_seconds"):
+        fig, ax = plt.subplots(figsize=(7, 3.2))
+        ax.bar(names, [r.get(metric, 0) or 0 for r in rows], color="#4c78a8")
+        ax.set_title(f"{rows[0]['dataset']}: {metric}")
+        ax.tick_params(axis="x", rotation=30)
+        fig.tight_layout()
+        path = out.with_name(f"{out.name}_{metric.replace('@', '')}.png")
+        fig.savefig(path, dpi=110)
+        plt.close(fig)
+        files.append(path.name)
+    return files
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
+    parser.add_argument("dataset")
+    parser.add_argument("--models", default="pop,itemknn,content,sasrec,hybrid")
+    parser.add_argument("--out", type=Path, required=True, help="path prefix for .json, .md and plots")
+    parser.add_argument("--no-reference", action="store_true")
+    parser.add_argument("--no-cold-start", action="store_true")
+    parser.add_argument("--recbole", default="", help="RecBole models to add: Pop,SASRec,GRU4Rec,BERT4Rec")
+    parser.add_argument("--recbole-max-minutes", type=float, default=None, help="training limit per model")
+    args = parser.parse_args()
+    args.out.parent.mkdir(parents=True, exist_ok=True)
+    prepared = prepare(args.dataset)
+    rows, notes = [], []
+    if not args.no_reference:
+        checked = check_same_targets(prepared, args.dataset)
+        notes.append(f"same test item for all {checked:,} users on both sides (checked)")
+        reference = run_reference(args.dataset)
+        reference["dataset"] = args.dataset
+        rows.append(reference)
+        print(f"reference: NDCG@10 {reference['NDCG@10']} in {reference['wall_seconds']}s", flush=True)
+    models = build_models(args.models.split(","))
+    rows += fit_and_test(prepared, models)
+    if args.recbole:
+        recbole_dir = args.out.parent / f"{args.out.name}_recbole"
+        recbole_rows = run_all(
+            args.dataset, args.recbole.split(","), recbole_dir, prepared.split, args.recbole_max_minutes
+        )
+        rows += recbole_rows
+        notes.append(
+            f"RecBole holds out the same test and validation items as whyrec for all "
+            f"{prepared.split.n_users:,} users (checked for each model); its runs are in {recbole_dir}"
+        )
+    extra = {}
+    if not args.no_cold_start and isinstance(models.get("sasrec"), SASRec):
+        extra = cold_start(prepared, models["sasrec"])  # type: ignore[arg-type]
+        notes.append(f"cold start: {json.dumps(extra)}")
+    machine = (
+        f"{platform.machine()}, {__import__('os').cpu_count()} cores, Python {platform.python_version()}"
+    )
+    args.out.with_suffix(".json").write_text(json.dumps(rows, indent=2))
+    (args.out.parent / f"{args.out.name}_cold_start.json").write_text(json.dumps(extra, indent=2))
+    images = plots(rows, args.out) + curve_plot(rows, args.out)
+    lines = [
+        f"# {args.dataset}",
+        "",
+        f"{time.strftime('%Y-%m-%d')}, {machine}",
+        "",
+        "| model | HR@10 | NDCG@10 | MRR@10 | NDCG@20 | train s | s to best |",
+        "|---|---|---|---|---|---|---|",
+    ]
+    for r in rows:
+        lines.append(
+            f"| {r['model']} | {r['HR@10']:.4f} | {r['NDCG@10']:.4f} | {r['MRR@10']:.4f} | "
+            f"{r['NDCG@20']:.4f} | {r.get('train_seconds', '')} | {r.get('seconds_to_best', '')} |"
+        )
+    lines += ["", *[f"- {n}" for n in notes], *report_lines(rows), "", *[f"![{i}]({i})" for i in images]]
+    args.out.with_suffix(".md").write_text("\n".join(lines) + "\n")
+    print("\n".join(lines))
+
+
+if __name__ == "__main__":
+    main()
