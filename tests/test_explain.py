@@ -206,3 +206,13 @@ def test_real_smollm_phrasing_is_guarded(knn_rec: Recommender) -> None:
     assert e.sentence.grounded
     if e.sentence.source == "llm":
         assert "Film 0" in e.sentence.text
+
+
+def test_shared_attributes_are_held_by_most_of_the_evidence() -> None:
+    catalog = ItemCatalog(
+        titles={i: i for i in "xabc"},
+        attributes={"x": ("Sci-Fi", "Drama"), "a": ("Sci-Fi",), "b": ("Sci-Fi", "Comedy"), "c": ("Drama",)},
+    )
+    rec = Recommender(ItemKNN(), Vocabulary(list("xabc")), catalog, np.eye(4, dtype=np.float32), {})
+    shared, _ = Explainer(rec)._shared("x", ["a", "b", "c"])
+    assert shared == ("Sci-Fi",)  # Drama is held by one of three evidence items only

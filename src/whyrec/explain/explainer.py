@@ -292,8 +292,10 @@ class Explainer:
     def _shared(self, item_id: str, evidence_ids: list[str]) -> tuple[tuple[str, ...], tuple[str, ...]]:
         catalog = self.rec.catalog
         attrs = catalog.attrs(item_id)
-        evidence_attrs = {a for e in evidence_ids for a in catalog.attrs(e)}
-        shared_attrs = tuple(a for a in attrs if a in evidence_attrs)
+        # an attribute counts as shared when most of the evidence items have it, so that
+        # "A, B and C ... share Drama with it" is true of them, not of one of them
+        needed = (len(evidence_ids) + 1) // 2
+        shared_attrs = tuple(a for a in attrs if sum(a in catalog.attrs(e) for e in evidence_ids) >= needed)
 
         def words(i: str) -> set[str]:
             return {w for w in re.findall(r"[^\W\d_]{4,}", catalog.title(i).lower()) if w not in STOPWORDS}
