@@ -10,7 +10,8 @@ files). MODEL is a RecBole model name (Pop, SASRec, GRU4Rec, BERT4Rec, ...). Wri
 - ``row.json``: one DESIGN.md metrics row (``model`` is ``recbole:NAME``) plus the validation
   curve, epochs run, best epoch, whether early stopping was reached, and for sequential models the
   same metrics with already-seen items masked (RecBole's sequential evaluation ranks them too;
-  whyrec's does not);
+  whyrec's does not); for Pop also popularity from exact counts (RecBole 1.2.1's Pop counts an
+  item once per training batch, so its own figures depend on ``train_batch_size``);
 - ``test_items.tsv``: ``user_id<TAB>item_id<TAB>valid_item_id`` in the dataset's raw ids: the
   items RecBole tests and validates on for each user, for the harness to check against whyrec's
   split;
@@ -43,7 +44,7 @@ CUTOFFS = (10, 20)
 SHOWN_SETTINGS = (
     "seed", "hidden_size", "embedding_size", "inner_size", "n_layers", "num_layers", "n_heads",
     "hidden_dropout_prob", "attn_dropout_prob", "dropout_prob", "mask_ratio", "loss_type",
-    "learning_rate", "train_batch_size", "MAX_ITEM_LIST_LENGTH", "stopping_step",
+    "learning_rate", "train_batch_size", "MAX_ITEM_LIST_LENGTH", "stopping_step", "repeatable",
 )  # fmt: skip
 
 
@@ -165,7 +166,7 @@ def recbole_config(model: str, name: str, data_root: Path, data_config: dict, ou
         "eval_batch_size": 4096,
         "seed": seed,
         "reproducibility": True,
-        "repeatable": True,
+        "repeatable": True,  # sequential models only: see main()
         "use_gpu": False,
         "show_progress": False,
         "state": "INFO",
@@ -226,6 +227,25 @@ def ranked_metrics(model, test_data, seen: dict[int, np.ndarray]) -> dict[str, d
                 target = scores[rows, positive_i].unsqueeze(1)
                 ranks[key].append((scores > target).sum(dim=1).numpy())
     return {key: metrics_from_ranks(np.concatenate(parts)) for key, parts in ranks.items()}
+
+
+def pop_exact_counts(train_data, test_data) -> dict[str, float]:
+    """Popularity from exact training counts, ranked on RecBole's own test loader (seen items
+    masked as RecBole masks them). RecBole 1.2.1's Pop counts an item once per training batch
+    however often it occurs there (RUCAIBox/RecBole#1844, #2198), so its figures fall as
+    train_batch_size grows; this is what it would report without that undercount."""
+    import torch
+
+    dataset = train_data._dataset
+    counts = torch.bincount(dataset.inter_feat[dataset.iid_field], minlength=dataset.item_num).double()
+    ranks = []
+    for _, history, positive_u, positive_i in test_data:
+        scores = counts.repeat(int(positive_u.max()) + 1, 1)
+        scores[:, 0] = -np.inf
+        scores[history] = -np.inf
+        target = scores[positive_u, positive_i].unsqueeze(1)
+        ranks.append((scores[positive_u] > target).sum(dim=1).numpy())
+    return metrics_from_ranks(np.concatenate(ranks))
 
 
 def metrics_from_ranks(ranks: np.ndarray) -> dict[str, float]:
@@ -291,6 +311,7 @@ def main() -> None:
     parser.add_argument("--max-minutes", type=float, default=None, help="stop training after this long")
     parser.add_argument("--seed", type=int, default=2020)
     parser.add_argument("--threads", type=int, default=2)
+    parser.add_argument("--train-batch-size", type=int, default=2048)
     parser.add_argument("--split-only", action="store_true", help="write test_items.tsv and stop")
     args = parser.parse_args()
     wall_start = time.perf_counter()
@@ -305,8 +326,13 @@ def main() -> None:
     out.mkdir(parents=True, exist_ok=True)
     name, data_config, user_map, item_map = write_atomic(args.dataset, out / "atomic")
     settings = recbole_config(args.model, name, out / "atomic", data_config, out, args.seed)
+    settings["train_batch_size"] = args.train_batch_size
     os.chdir(out)  # RecBole writes log/ and log_tensorboard/ under the working directory
     config = Config(model=args.model, config_dict=settings)
+    # RecBole requires repeatable for sequential models (and then ranks seen items too). For the
+    # others it would switch off the masking of seen items, which whyrec and RecBole's own
+    # default for general models do: they keep their default, False.
+    config["repeatable"] = config["MODEL_TYPE"] == ModelType.SEQUENTIAL
     init_seed(config["seed"], config["reproducibility"])
     init_logger(config)
     logging.getLogger().info(config)
@@ -348,7 +374,7 @@ def main() -> None:
         "converged": not timed_out,
         "stopped_by": stopped_by,
         "valid_curve": curve,
-        "seen_items_ranked": sequential,
+        "seen_items_ranked": bool(config["repeatable"]),
         "recbole": {
             "version": "1.2.1",
             "threads": args.threads,
@@ -361,6 +387,8 @@ def main() -> None:
         both = ranked_metrics(trainer.model, test_data, seen)
         row["all_items_recomputed"] = both["all_items"]
         row["seen_masked"] = both["seen_masked"]
+    if args.model == "Pop":
+        row["exact_counts"] = pop_exact_counts(train_data, test_data)
     row["wall_seconds"] = round(time.perf_counter() - wall_start, 1)
     (out / "row.json").write_text(json.dumps(row, indent=2))
     print(json.dumps({k: v for k, v in row.items() if k != "valid_curve"}), flush=True)
