@@ -308,7 +308,12 @@ def main() -> None:
     parser.add_argument("dataset", help="movielens:PATH or amazon:PATH")
     parser.add_argument("model", help="RecBole model name: Pop, SASRec, GRU4Rec, BERT4Rec, ...")
     parser.add_argument("--out", type=Path, required=True, help="output folder")
-    parser.add_argument("--max-minutes", type=float, default=None, help="stop training after this long")
+    parser.add_argument(
+        "--max-minutes",
+        type=float,
+        default=None,
+        help="stop at the first validation past this many minutes of training; the best epoch is tested",
+    )
     parser.add_argument("--seed", type=int, default=2020)
     parser.add_argument("--threads", type=int, default=2)
     parser.add_argument("--train-batch-size", type=int, default=2048)

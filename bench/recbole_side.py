@@ -159,7 +159,7 @@ def curve_plot(rows: list[dict], out: Path) -> list[str]:
         ax.plot([c["seconds"] for c in r["valid_curve"]], [c["NDCG@10"] for c in r["valid_curve"]],
                 marker=".", label=r["model"])
     ax.set_xlabel("training seconds")
-    ax.set_ylabel("valid NDCG@10")
+    ax.set_ylabel("valid NDCG@10 (RecBole's own)")
     ax.legend(fontsize=8)
     fig.tight_layout()
     path = out.with_name(f"{out.name}_valid_curves.png")
