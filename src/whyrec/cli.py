@@ -14,9 +14,12 @@ from whyrec.errors import WhyrecError
 DEMO_RUN = Path("runs") / "demo"
 
 
-def _dataset_args(parser: argparse.ArgumentParser) -> None:
+def _dataset_args(parser: argparse.ArgumentParser, dataset_help: str | None = None) -> None:
+    """--dataset and the options of loading and encoding it; ``dataset_help`` makes it optional."""
     parser.add_argument(
-        "--dataset", required=True, help="KIND:PATH (movielens, amazon, movietweetings, csv) or demo"
+        "--dataset",
+        required=dataset_help is None,
+        help=dataset_help or "KIND:PATH (movielens, amazon, movietweetings, csv) or demo",
     )
     parser.add_argument("--items", help="csv kind: item catalogue file (item_id, title, more text columns)")
     parser.add_argument("--user-col", default="user_id")
@@ -68,7 +71,7 @@ def build_parser() -> argparse.ArgumentParser:
     )
 
     train = sub.add_parser("train", help="train one model and save a run directory")
-    train.add_argument("--dataset", help="KIND:PATH; with --run, defaults to the run's dataset")
+    _dataset_args(train, dataset_help="KIND:PATH; with --run, defaults to the run's dataset")
     train.add_argument("--model", default=None, help="default: sasrec; with --run: the run's model")
     train.add_argument("--out", type=Path, help="the new run directory")
     train.add_argument("--overwrite", action="store_true", help="replace an existing run directory")
@@ -78,8 +81,6 @@ def build_parser() -> argparse.ArgumentParser:
     )
     train.add_argument("--with-feedback", action="store_true", help="add the events stored by `whyrec serve`")
     train.add_argument("--db", default=None, help="event store URL (default: the run's SQLite file)")
-    for action in _dataset_parser_actions():
-        train.add_argument(*action[0], **action[1])
 
     evaluate = sub.add_parser("evaluate", help="train and test several models on the same split")
     _dataset_args(evaluate)
@@ -121,19 +122,6 @@ def build_parser() -> argparse.ArgumentParser:
     serve.add_argument("--port", type=int, default=8000)
     serve.add_argument("--llm", default=None, help="smollm or an OpenAI-compatible base URL")
     return parser
-
-
-def _dataset_parser_actions() -> list[tuple[tuple[str, ...], dict[str, Any]]]:
-    return [
-        (("--items",), {"help": "csv kind: item catalogue file"}),
-        (("--user-col",), {"default": "user_id"}),
-        (("--item-col",), {"default": "item_id"}),
-        (("--time-col",), {"default": "timestamp"}),
-        (("--rating-col",), {"default": "rating"}),
-        (("--sep",), {"default": ","}),
-        (("--k-core",), {"type": int, "default": None}),
-        (("--encoder",), {"default": None}),
-    ]
 
 
 def _say(quiet: bool):  # type: ignore[no-untyped-def]
