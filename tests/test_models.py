@@ -7,6 +7,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+import torch
 
 from whyrec.data import SequenceSplit, Vocabulary
 from whyrec.eval import evaluate
@@ -23,6 +24,7 @@ from whyrec.models import (
     SASRecConfig,
     Scorer,
 )
+from whyrec.models.nets import byte_dropout
 from whyrec.text import HashingEncoder
 
 from .conftest import markov_sequences, markov_successor
@@ -122,6 +124,8 @@ def test_bad_config_is_refused() -> None:
         SASRecConfig(objective="bidirectional")  # type: ignore[arg-type]
     with pytest.raises(ValueError, match="divisible"):
         SASRecConfig(dim=30, n_heads=4)
+    with pytest.raises(ValueError, match="schedule"):
+        GRU4RecConfig(schedule="linear")  # type: ignore[arg-type]
 
 
 FAST_MODELS = {
@@ -176,3 +180,55 @@ def test_rank_fusion_ranks_unseen_items_and_puts_seen_last() -> None:
     np.testing.assert_allclose(fused[0], -np.log1p([2, 3, 1, 0]))
     np.testing.assert_allclose(fused[1], -np.log1p([0, 1, 2, 3]))
     assert np.isfinite(fused).all()
+
+
+@pytest.mark.parametrize("p", [0.1, 0.2, 0.5])
+def test_byte_dropout_keeps_the_expectation_and_drops_about_p(p: float) -> None:
+    torch.manual_seed(0)
+    x = torch.rand(200, 50, 64) + 0.5
+    out = byte_dropout(x, p, training=True)
+    dropped = (out == 0).float().mean().item()
+    assert abs(dropped - p) < 0.01  # p is rounded to 1/256 at most
+    assert out.mean().item() == pytest.approx(x.mean().item(), rel=0.01)
+    kept = out != 0
+    assert torch.allclose(out[kept], x[kept] * 256 / (256 - round(p * 256)))
+    assert torch.equal(byte_dropout(x, p, training=False), x)
+    assert torch.equal(byte_dropout(x, 0.0, training=True), x)
+
+
+def test_byte_dropout_passes_gradients_only_through_kept_units() -> None:
+    torch.manual_seed(1)
+    x = torch.ones(1000, requires_grad=True)
+    out = byte_dropout(x, 0.25, training=True)
+    out.sum().backward()
+    assert x.grad is not None
+    assert torch.equal(x.grad == 0, out.detach() == 0)
+
+
+@pytest.mark.parametrize("causal", [True, False])
+def test_block_computes_what_torchs_pre_norm_encoder_layer_computes(causal: bool) -> None:
+    """The hand-written layer (written for its cheap dropout) is the standard one: same weights,
+    same outputs in eval mode."""
+    from torch import nn
+
+    from whyrec.models.nets import Block
+
+    torch.manual_seed(0)
+    reference = nn.TransformerEncoderLayer(32, 2, 128, 0.2, batch_first=True, norm_first=True).eval()
+    block = Block(32, 2, 0.2).eval()
+    attention = reference.self_attn
+    with torch.no_grad():
+        block.qkv.weight.copy_(attention.in_proj_weight)
+        block.qkv.bias.copy_(attention.in_proj_bias)
+        block.out.load_state_dict(attention.out_proj.state_dict())
+        for mine, theirs in [("ff1", "linear1"), ("ff2", "linear2"), ("norm1", "norm1"), ("norm2", "norm2")]:
+            getattr(block, mine).load_state_dict(getattr(reference, theirs).state_dict())
+    x = torch.randn(3, 12, 32)
+    if causal:
+        mask = torch.triu(torch.ones(12, 12, dtype=torch.bool), 1)
+        expected, got = reference(x, src_mask=mask), block(x, mask)
+    else:
+        pad = torch.zeros(3, 12, dtype=torch.bool)
+        pad[0, :5] = True
+        expected, got = reference(x, src_key_padding_mask=pad), block(x, pad[:, None, None, :])
+    assert torch.allclose(expected, got, atol=1e-5)
