@@ -329,9 +329,7 @@ def cmd_demo(args: argparse.Namespace) -> int:
     if args.retrain or not (out / "run.json").exists() or _run_model(out) != args.model:
         out.mkdir(parents=True, exist_ok=True)
         prepared = prepare("demo", encoder=None, say=say, progress=not args.quiet)
-        _, row = train_run(
-            prepared, args.model, out, progress=not args.quiet, say=say, model=_demo_model(args.model)
-        )
+        _, row = train_run(prepared, args.model, out, progress=not args.quiet, say=say)
         say(f"demo run saved to {out} (test NDCG@10 {row['NDCG@10']:.4f})")
     else:
         say(f"using the demo run in {out} (--retrain to train again)")
@@ -355,13 +353,6 @@ def cmd_demo(args: argparse.Namespace) -> int:
             print(f"  {r.rank}. {r.title}")
             print(f"     {e.sentence.text}")
     return 0
-
-
-def _demo_model(name: str):  # type: ignore[no-untyped-def]
-    """The demo caps training at 30 epochs so that it finishes in about a minute on 2 cores."""
-    from whyrec.models import SASRec, SASRecConfig
-
-    return SASRec(SASRecConfig(max_epochs=30, patience=5)) if name == "sasrec" else None
 
 
 def _run_model(out: Path) -> str | None:
