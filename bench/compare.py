@@ -37,6 +37,14 @@ ROOT = Path(__file__).resolve().parents[1]
 REFERENCE = ROOT.parent / "shared" / "reference" / "sasrec_reference.py"
 
 
+def reference_reads(spec: str) -> bool:
+    """The reference's loader knows two layouts: ml-100k's u.data and the atomic amazon files."""
+    kind, path = spec.split(":", 1)
+    if kind == "movielens":
+        return (Path(path) / "u.data").exists()
+    return kind == "amazon" and any(Path(path).glob("*.test.inter"))
+
+
 def reference_targets(spec: str) -> dict[str, str]:
     """The reference's own test item per user, from its own loader (imported, not copied)."""
     module_spec = importlib.util.spec_from_file_location("sasrec_reference", REFERENCE)
@@ -82,8 +90,10 @@ def run_reference(spec: str) -> dict:
     out = subprocess.run([sys.executable, str(REFERENCE), spec], capture_output=True, text=True, check=True)
     row = json.loads(out.stdout.strip().splitlines()[-1])
     row["wall_seconds"] = round(time.perf_counter() - start, 1)
+    # its lines read "epoch N Ts loss L valid NDCG@10 V"
+    epochs = [line.split() for line in out.stdout.splitlines() if line.startswith("epoch ")]
     row["valid_curve"] = [
-        float(line.split()[-1]) for line in out.stdout.splitlines() if line.startswith("epoch")
+        {"epoch": int(e[1]), "seconds": float(e[2].rstrip("s")), "NDCG@10": float(e[-1])} for e in epochs
     ]
     return row
 
@@ -143,6 +153,12 @@ def main() -> None:
     args.out.parent.mkdir(parents=True, exist_ok=True)
     prepared = prepare(args.dataset)
     rows, notes = [], []
+    if not args.no_reference and not reference_reads(args.dataset):
+        args.no_reference = True
+        notes.append(
+            "the reference SASRec was not run: its loader reads only ml-100k's and the amazon layout"
+        )
+        print(notes[-1], flush=True)
     if not args.no_reference:
         checked = check_same_targets(prepared, args.dataset)
         notes.append(f"same test item for all {checked:,} users on both sides (checked)")
@@ -151,7 +167,16 @@ def main() -> None:
         rows.append(reference)
         print(f"reference: NDCG@10 {reference['NDCG@10']} in {reference['wall_seconds']}s", flush=True)
     models = build_models(args.models.split(","))
-    rows += fit_and_test(prepared, models)
+    for row in fit_and_test(prepared, models):
+        details = row.get("details", {})
+        if "valid_curve" in details:  # the same shape as the reference's and RecBole's curves
+            row["valid_curve"] = [
+                {"epoch": e, "seconds": t, "NDCG@10": v}
+                for e, (v, t) in enumerate(
+                    zip(details.pop("valid_curve"), details.pop("valid_seconds"), strict=True)
+                )
+            ]
+        rows.append(row)
     if args.recbole:
         recbole_dir = args.out.parent / f"{args.out.name}_recbole"
         recbole_rows = run_all(
