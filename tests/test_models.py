@@ -3,6 +3,7 @@ item-kNN must recover co-occurrence blocks (known-answer synthetic data)."""
 
 from __future__ import annotations
 
+from dataclasses import replace
 from pathlib import Path
 
 import numpy as np
@@ -18,6 +19,7 @@ from whyrec.models import (
     GRU4Rec,
     GRU4RecConfig,
     Hybrid,
+    HybridConfig,
     ItemKNN,
     Popularity,
     SASRec,
@@ -134,7 +136,13 @@ FAST_MODELS = {
     "content": ContentModel,
     "sasrec": lambda: SASRec(SASRecConfig(**{**SMALL_SASREC.__dict__, "max_epochs": 2})),
     "gru4rec": lambda: GRU4Rec(GRU4RecConfig(dim=16, max_len=20, max_epochs=2)),
-    "hybrid": lambda: Hybrid(sequence=SASRec(SASRecConfig(**{**SMALL_SASREC.__dict__, "max_epochs": 2}))),
+    "hybrid": lambda: Hybrid(
+        HybridConfig(seeds=2),
+        sequence=[
+            SASRec(SASRecConfig(**{**SMALL_SASREC.__dict__, "max_epochs": 2})),
+            GRU4Rec(GRU4RecConfig(dim=16, max_len=20, max_epochs=2)),
+        ],
+    ),
 }
 
 
@@ -163,12 +171,56 @@ def test_sasrec_training_is_reproducible(markov: FitData) -> None:
 
 
 def test_hybrid_weights_are_chosen_on_validation(markov: FitData) -> None:
-    model = Hybrid(sequence=SASRec(SMALL_SASREC)).fit(markov)
+    model = Hybrid(HybridConfig(sequence_models=("sasrec",), seeds=1), sequence=SASRec(SMALL_SASREC)).fit(
+        markov
+    )
     grid = model.weights.grid
     assert len(grid) == len(model.config.cf_weights) * len(model.config.content_weights)
     best = max(g["valid_NDCG@10"] for g in grid)
     chosen = next(g for g in grid if g["cf"] == model.weights.cf and g["content"] == model.weights.content)
     assert chosen["valid_NDCG@10"] == best
+
+
+def test_hybrid_sequence_part_is_an_ensemble_of_seeds_and_models(markov: FitData) -> None:
+    sasrec = SASRec(SASRecConfig(**{**SMALL_SASREC.__dict__, "max_epochs": 3}))
+    gru = GRU4Rec(GRU4RecConfig(dim=16, max_len=20, max_epochs=3))
+    model = Hybrid(HybridConfig(seeds=2), sequence=[gru, sasrec]).fit(markov)
+    names = [(m.name, m.config.seed) for m in model.members]  # type: ignore[attr-defined]
+    assert names == [("sasrec", 0), ("sasrec", 1), ("gru4rec", 0), ("gru4rec", 1)]
+    assert model.members[0] is sasrec and model.members[2] is gru  # reused, not trained again
+    assert model.members[1].config == replace(sasrec.config, seed=1)  # type: ignore[attr-defined]
+    histories = markov.split.test()[0][:8]
+    a, b = model.members[0].score(histories), model.members[1].score(histories)
+    assert not np.allclose(a, b)  # different seeds, different nets
+    # the sequence part is the mean of the members' rank-normalised scores
+    from whyrec.models.hybrid import _rank_scores
+
+    expected = np.mean([_rank_scores(m.score(histories), histories) for m in model.members], axis=0)
+    np.testing.assert_allclose(model._sequence_scores(histories), expected, rtol=1e-6)
+    with pytest.raises(ValueError, match="not in sequence_models"):
+        Hybrid(HybridConfig(sequence_models=("gru4rec",)), sequence=sasrec)
+    with pytest.raises(ValueError, match="seeds"):
+        HybridConfig(seeds=0)
+
+
+def test_hybrid_saved_before_the_ensemble_still_loads(markov: FitData, tmp_path: Path) -> None:
+    import json
+
+    model = Hybrid(HybridConfig(sequence_models=("sasrec",), seeds=1), sequence=SASRec(SMALL_SASREC)).fit(
+        markov
+    )
+    model.save(tmp_path)
+    # the layout of earlier releases: one sequence model in hybrid_sequence/, named in sequence_model
+    (tmp_path / "hybrid_sequence_0").rename(tmp_path / "hybrid_sequence")
+    meta = json.loads((tmp_path / "hybrid_config.json").read_text())
+    meta["sequence_model"] = meta.pop("sequence_members")[0]
+    for key in ("sequence_models", "seeds"):
+        meta["config"].pop(key)
+    (tmp_path / "hybrid_config.json").write_text(json.dumps(meta))
+    loaded = Hybrid.load(tmp_path, markov.item_vectors)
+    histories = markov.split.test()[0][:5]
+    np.testing.assert_allclose(loaded.score(histories), model.score(histories), rtol=1e-5, atol=1e-5)
+    assert (tmp_path / "hybrid_sequence").is_dir()  # loading changed nothing on disk
 
 
 def test_rank_fusion_ranks_unseen_items_and_puts_seen_last() -> None:

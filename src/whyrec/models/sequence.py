@@ -105,6 +105,10 @@ class _SequenceModel:
         self.fit_info = FitInfo()
         self._table: torch.Tensor | None = None  # cached item table for scoring
 
+    def reseeded(self, seed: int) -> Self:
+        """An untrained copy with the same settings and another seed (for ensembles)."""
+        return type(self)(replace(self.config, seed=seed))  # type: ignore[call-arg]
+
     # -- building ---------------------------------------------------------------------------
     def _build_net(self, items: ItemEmbedding) -> SequenceNet:
         raise NotImplementedError
