@@ -55,6 +55,10 @@ def _masked_ndcg(row: dict) -> float:
     return float(row.get("seen_masked", row)["NDCG@10"])
 
 
+def _seconds(value: object) -> str:
+    return f"{value:.1f}" if isinstance(value, (int, float)) else "–"
+
+
 def _baseline_ndcg(row: dict) -> float:
     """A baseline's strongest NDCG@10 among the ways it was scored (as RecBole ranks, with seen
     items masked, and for RecBole's Pop from exact counts): the bar is set by its best showing."""
@@ -73,7 +77,7 @@ def harness_table(rows: list[dict]) -> str:
         converged = {True: "yes", False: "**no** (time limit)"}.get(r.get("converged", True), "")
         lines.append(
             f"| {r['model']} | {r['HR@10']:.4f} | {r['NDCG@10']:.4f} | {_masked_ndcg(r):.4f} | "
-            f"{_cell(r.get('seconds_to_best'))} | {_cell(r.get('train_seconds'))} | "
+            f"{_seconds(r.get('seconds_to_best'))} | {_seconds(r.get('train_seconds'))} | "
             f"{converged if baseline or 'converged' in r else ''} |"
         )
     return "\n".join(lines)
