@@ -284,3 +284,21 @@ def test_block_computes_what_torchs_pre_norm_encoder_layer_computes(causal: bool
         pad[0, :5] = True
         expected, got = reference(x, src_key_padding_mask=pad), block(x, pad[:, None, None, :])
     assert torch.allclose(expected, got, atol=1e-5)
+
+
+def test_id_dropout_shows_some_items_by_text_alone_in_training_only() -> None:
+    from whyrec.models.nets import ItemEmbedding
+
+    torch.manual_seed(0)
+    n_items, text = 400, torch.randn(400, 16)
+    seen = torch.ones(n_items + 2)
+    items = ItemEmbedding(n_items, 8, text, seen, id_dropout=0.25)
+    assert items.text is not None
+    text_only = items.text(torch.cat([torch.zeros(1, 16), text, torch.zeros(1, 16)]))
+    items.train()
+    table = items.table()
+    hidden = torch.isclose(table[1 : n_items + 1], text_only[1 : n_items + 1]).all(dim=1)
+    assert 0.18 < hidden.float().mean().item() < 0.32  # about a quarter of the items, text only
+    items.eval()
+    table = items.table()
+    assert not torch.isclose(table[1 : n_items + 1], text_only[1 : n_items + 1]).all(dim=1).any()

@@ -67,9 +67,19 @@ class ItemEmbedding(nn.Module):
     text alone (they are cold, not random).
     """
 
-    def __init__(self, n_items: int, dim: int, text_vectors: torch.Tensor | None, seen: torch.Tensor) -> None:
+    def __init__(
+        self,
+        n_items: int,
+        dim: int,
+        text_vectors: torch.Tensor | None,
+        seen: torch.Tensor,
+        id_dropout: float = 0.0,
+    ) -> None:
         super().__init__()
         self.n_items = n_items
+        # in training, the share of items whose ID part is hidden for a step (text only), so the
+        # text projection alone learns to place items: what cold items have at inference
+        self.id_dropout = id_dropout
         self.ids = nn.Embedding(n_items + 2, dim, padding_idx=0)
         nn.init.normal_(self.ids.weight, std=0.05)
         with torch.no_grad():
@@ -89,6 +99,9 @@ class ItemEmbedding(nn.Module):
 
     def table(self) -> torch.Tensor:  # (n_items + 2, dim)
         weight = self.ids.weight * self.seen[:, None]
+        if self.training and self.id_dropout > 0 and self.text is not None:
+            keep = torch.rand(len(weight), device=weight.device) >= self.id_dropout
+            weight = weight * keep[:, None]
         if self.text is not None:
             weight = weight + self.text(self.text_vectors)
         # the mask token has its own learned vector; padding stays zero

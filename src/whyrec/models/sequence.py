@@ -37,6 +37,7 @@ class SASRecConfig:
     objective: Literal["causal", "masked"] = "causal"
     mask_prob: float = 0.2  # masked objective only
     use_text: bool = True  # add the projected LM vector to each item's ID embedding
+    id_dropout: float = 0.0  # share of items shown by text alone in a training step (cold start)
     batch_size: int = 128
     # lr, schedule and max_epochs were chosen on ml-100k validation NDCG@10 (bench/sweep.py;
     # bench/results/sweep-sasrec-ml-100k.json): as accurate as a constant 1e-3, in a third of the time
@@ -64,6 +65,7 @@ class GRU4RecConfig:
     max_len: int = 50
     dropout: float = 0.2
     use_text: bool = True
+    id_dropout: float = 0.0
     batch_size: int = 128
     lr: float = 1e-3
     weight_decay: float = 0.0
@@ -118,7 +120,9 @@ class _SequenceModel:
         seen_padded = np.zeros(n_items + 2, dtype=np.float32)
         seen_padded[1 : n_items + 1] = seen
         text = torch.from_numpy(np.asarray(item_vectors, np.float32)) if self.config.use_text else None
-        items = ItemEmbedding(n_items, self.config.dim, text, torch.from_numpy(seen_padded))
+        items = ItemEmbedding(
+            n_items, self.config.dim, text, torch.from_numpy(seen_padded), self.config.id_dropout
+        )
         return self._build_net(items)
 
     # -- training ---------------------------------------------------------------------------
@@ -182,7 +186,7 @@ class _SequenceModel:
         curve_seconds: list[float] = []  # and the training seconds at that point
         bar = tqdm(
             range(config.max_epochs),
-            desc=f"training {self.name}",
+            desc=f"training {self.name}" + (f" (seed {config.seed})" if config.seed else ""),
             unit="epoch",
             disable=not data.progress,
             leave=False,
