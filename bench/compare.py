@@ -179,14 +179,19 @@ def main() -> None:
         rows.append(row)
     if args.recbole:
         recbole_dir = args.out.parent / f"{args.out.name}_recbole"
-        recbole_rows = run_all(
-            args.dataset, args.recbole.split(","), recbole_dir, prepared.split, args.recbole_max_minutes
-        )
-        rows += recbole_rows
-        notes.append(
-            f"RecBole holds out the same test and validation items as whyrec for all "
-            f"{prepared.split.n_users:,} users (checked for each model); its runs are in {recbole_dir}"
-        )
+        try:  # a RecBole failure must not lose the rows measured so far
+            recbole_rows = run_all(
+                args.dataset, args.recbole.split(","), recbole_dir, prepared.split, args.recbole_max_minutes
+            )
+        except SystemExit as failure:
+            notes.append(f"RecBole was not run to the end: {str(failure).splitlines()[-1]}")
+            print(notes[-1], flush=True)
+        else:
+            rows += recbole_rows
+            notes.append(
+                f"RecBole holds out the same test and validation items as whyrec for all "
+                f"{prepared.split.n_users:,} users (checked for each model); its runs are in {recbole_dir}"
+            )
     extra = {}
     if not args.no_cold_start and isinstance(models.get("sasrec"), SASRec):
         extra = cold_start(prepared, models["sasrec"])  # type: ignore[arg-type]
