@@ -21,6 +21,8 @@ from whyrec.models.base import FitData, FitInfo, Scorer
 from whyrec.models.sequence import _SequenceModel
 from whyrec.models.simple import ContentModel, ItemKNN
 
+SEQUENCE_MODELS = {"sasrec", "bert4rec", "gru4rec"}
+
 
 @dataclass(frozen=True)
 class HybridConfig:
@@ -46,9 +48,6 @@ class HybridConfig:
             )
         if self.seeds < 1:
             raise ValueError(f"seeds must be at least 1, not {self.seeds}")
-
-
-SEQUENCE_MODELS = {"sasrec", "bert4rec", "gru4rec"}
 
 
 @dataclass
@@ -115,11 +114,6 @@ class Hybrid:
         self.weights = HybridWeights()
         self.n_items = 0
         self.fit_info = FitInfo()
-
-    @property
-    def sequence(self) -> Scorer:
-        """The first sequence member (seed 0 of the first model)."""
-        return self.members[0]
 
     def parts(self) -> dict[str, Scorer]:
         members = {f"sequence_{i}": m for i, m in enumerate(self.members)}

@@ -40,7 +40,7 @@ class SASRecConfig:
     id_dropout: float = 0.0  # share of items shown by text alone in a training step (cold start)
     batch_size: int = 128
     # lr, schedule and max_epochs were chosen on ml-100k validation NDCG@10 (bench/sweep.py;
-    # bench/results/sweep-sasrec-ml-100k.json): as accurate as a constant 1e-3, in a third of the time
+    # bench/results/sweep-sasrec-ml-100k.json): as accurate as a constant 1e-3, in about half the time
     lr: float = 5e-3
     weight_decay: float = 0.0
     max_epochs: int = 15
