@@ -23,6 +23,10 @@ pairs dropped, users with fewer than 3 rows dropped); RecBole's sorts by time ar
 ``eval_args: {split: {LS: valid_and_test}, order: TO}`` then keeps that order. The amazon files
 already are RecBole's benchmark split and are used as they are. ``--split-only`` stops after
 writing ``test_items.tsv``: a check that costs no training.
+
+Without ``--max-minutes`` a run goes on until early stopping (patience 10), which can take hours
+here. Creating the file ``OUT/STOP`` ends it after the current epoch: the best epoch so far is
+tested and the row says ``"converged": false, "stopped_by": "stop file"``.
 """
 
 from __future__ import annotations
@@ -269,9 +273,12 @@ def from_recbole(result: dict) -> dict[str, float]:
     return out
 
 
-def train(trainer, train_data, valid_data, max_minutes: float | None) -> tuple[list[dict], bool, float]:
+def train(
+    trainer, train_data, valid_data, max_minutes: float | None, stop_file: Path | None = None
+) -> tuple[list[dict], bool, float]:
     """fit() with every validation recorded and an optional time limit; returns the curve,
-    whether the time limit stopped it, and the seconds spent."""
+    whether the time limit (or STOP_FILE, checked after each epoch) stopped it, and the seconds
+    spent. Either way the best epoch so far is then tested."""
     curve: list[dict] = []
     start = time.perf_counter()
     validate = trainer._valid_epoch
@@ -290,6 +297,9 @@ def train(trainer, train_data, valid_data, max_minutes: float | None) -> tuple[l
         }
         print(f"epoch {epoch_idx} valid NDCG@10 {valid_score:.5f} ({curve[-1]['seconds']}s)", flush=True)
         if max_minutes is not None and time.perf_counter() - start > 60 * max_minutes:
+            raise TimeUp
+        if stop_file is not None and stop_file.exists():
+            print(f"{stop_file} found: stopping before convergence", flush=True)
             raise TimeUp
 
     trainer._valid_epoch = recorded_validation
@@ -329,6 +339,7 @@ def main() -> None:
     torch.set_num_threads(args.threads)
     out = args.out.resolve()
     out.mkdir(parents=True, exist_ok=True)
+    (out / "STOP").unlink(missing_ok=True)  # a STOP left by an earlier run
     name, data_config, user_map, item_map = write_atomic(args.dataset, out / "atomic")
     settings = recbole_config(args.model, name, out / "atomic", data_config, out, args.seed)
     settings["train_batch_size"] = args.train_batch_size
@@ -356,12 +367,14 @@ def main() -> None:
     init_seed(config["seed"] + config["local_rank"], config["reproducibility"])
     model = get_model(config["model"])(config, train_data._dataset).to(config["device"])
     trainer = get_trainer(config["MODEL_TYPE"], config["model"])(config, model)
-    curve, timed_out, train_seconds = train(trainer, train_data, valid_data, args.max_minutes)
+    curve, timed_out, train_seconds = train(trainer, train_data, valid_data, args.max_minutes, out / "STOP")
     result = trainer.evaluate(test_data, load_best_model=True, model_file=trainer.saved_model_file)
     test = from_recbole(result)
     best = max(curve, key=lambda c: c["NDCG@10"]) if curve else None
     sequential = config["MODEL_TYPE"] == ModelType.SEQUENTIAL
-    stopped_by = "max_minutes" if timed_out else "early_stopping"
+    stopped_by = (
+        ("stop file" if (out / "STOP").exists() else "max_minutes") if timed_out else "early_stopping"
+    )
     if config["MODEL_TYPE"] == ModelType.TRADITIONAL:
         stopped_by = "one pass (not iterative)"
     row = {

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import re
 import subprocess
 import sys
 import time
@@ -110,10 +111,42 @@ def run_all(
     return rows
 
 
-def report_lines(rows: list[dict]) -> list[str]:
+def read_curve(log: Path) -> list[dict]:
+    """The validation curve so far from a run's ``run.log`` (the lines recbole_run.py prints)."""
+    curve = []
+    for line in log.read_text().splitlines():
+        match = re.fullmatch(r"epoch (\d+) valid NDCG@10 ([\d.]+) \(([\d.]+)s\)", line.strip())
+        if match:
+            curve.append({"epoch": int(match[1]), "NDCG@10": float(match[2]), "seconds": float(match[3])})
+    return curve
+
+
+def read_runs(directory: Path, models: list[str], split: SequenceSplit) -> tuple[list[dict], list[dict]]:
+    """Rows of RecBole runs made earlier under DIRECTORY/MODEL (by ``compare.py --recbole`` or
+    ``recbole_run.py`` in the background), each checked against SPLIT again; runs still going
+    (no ``row.json`` yet) come back apart, with their validation curve so far."""
+    rows, running = [], []
+    for model in models:
+        out = directory / model
+        if (out / "row.json").exists():
+            checked = check_test_items(split, out / "test_items.tsv")
+            row = json.loads((out / "row.json").read_text())
+            row["split_checked_users"] = checked
+            row["run_dir"] = str(out)
+            rows.append(row)
+        elif (out / "run.log").exists():
+            curve = read_curve(out / "run.log")
+            running.append({"model": f"recbole:{model}", "run_dir": str(out), "valid_curve": curve})
+        else:
+            raise SystemExit(f"no RecBole run of {model} in {out}")
+    return rows, running
+
+
+def report_lines(rows: list[dict], running: list[dict] | None = None) -> list[str]:
     """Markdown for the RecBole rows: the seen-items-masked figures and each validation curve."""
     recbole = [r for r in rows if str(r.get("model", "")).startswith("recbole:")]
-    if not recbole:
+    running = running or []
+    if not recbole and not running:
         return []
     lines = ["", "## RecBole 1.2.1", ""]
     lines += [
@@ -135,8 +168,17 @@ def report_lines(rows: list[dict]) -> list[str]:
                 f"{figures['MRR@10']:.4f} | {figures['NDCG@20']:.4f} | {r['epochs_run']} | "
                 f"{r['best_epoch']} | {r.get('seconds_per_epoch')} | {r['converged']} |"
             )
+    for r in running:
+        best = max(r["valid_curve"], key=lambda c: c["NDCG@10"], default=None)
+        lines.append(
+            f"\n{r['model']} was still training when this report was written "
+            f"({len(r['valid_curve'])} epochs"
+            + (f", best validation NDCG@10 {best['NDCG@10']:.4f} at epoch {best['epoch']}" if best else "")
+            + ", RecBole's protocol: seen items ranked): no test figures, since RecBole tests the best "
+            "epoch only when training ends."
+        )
     lines += ["", "Validation NDCG@10 per epoch (seconds since training began):", ""]
-    for r in recbole:
+    for r in recbole + running:
         curve = ", ".join(f"{c['epoch']}: {c['NDCG@10']:.4f} ({c['seconds']:.0f}s)" for c in r["valid_curve"])
         lines.append(f"- {r['model']}: {curve}")
     return lines

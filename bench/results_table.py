@@ -66,6 +66,12 @@ def _baseline_ndcg(row: dict) -> float:
     return max(float(v["NDCG@10"]) for v in variants if "NDCG@10" in v)
 
 
+def _stopped_by(row: dict) -> str:
+    return {"max_minutes": "time limit", "stop file": "stopped at the session's end"}.get(
+        row.get("stopped_by", "max_minutes"), str(row.get("stopped_by"))
+    )
+
+
 def harness_table(rows: list[dict]) -> str:
     lines = [
         "| model | HR@10 | NDCG@10 | NDCG@10, seen items masked | s to best valid epoch | train s "
@@ -74,7 +80,7 @@ def harness_table(rows: list[dict]) -> str:
     ]
     for r in rows:
         baseline = str(r["model"]).startswith(BASELINE_PREFIXES)
-        converged = {True: "yes", False: "**no** (time limit)"}.get(r.get("converged", True), "")
+        converged = "yes" if r.get("converged", True) else f"**no** ({_stopped_by(r)})"
         lines.append(
             f"| {r['model']} | {r['HR@10']:.4f} | {r['NDCG@10']:.4f} | {_masked_ndcg(r):.4f} | "
             f"{_seconds(r.get('seconds_to_best'))} | {_seconds(r.get('train_seconds'))} | "
@@ -101,7 +107,7 @@ def harness_targets(rows: list[dict], cold: dict) -> list[str]:
     unconverged = [r for r in baselines if not r.get("converged", True)]
     if unconverged:
         names = ", ".join(f"`{r['model']}` ({_baseline_ndcg(r):.4f})" for r in unconverged)
-        lines.append(f"- not counted as baselines, stopped by the time limit before converging: {names}")
+        lines.append(f"- not counted as baselines, stopped before converging: {names}")
     by_name = {r["model"]: r for r in rows}
     sasrec, reference = by_name.get("sasrec"), by_name.get("reference:sasrec")
     if sasrec and reference and sasrec.get("seconds_to_best") and reference.get("seconds_to_best"):
@@ -125,6 +131,12 @@ def harness_targets(rows: list[dict], cold: dict) -> list[str]:
             f"NDCG@10 {cold['cold_NDCG@10_text']:.4f} text-aware `sasrec` vs "
             f"{cold['cold_NDCG@10_id_only']:.4f} ID-only "
             f"(all test cases: {cold['all_NDCG@10_text']:.4f} vs {cold['all_NDCG@10_id_only']:.4f})"
+            + (
+                "; every model on these cases: "
+                + ", ".join(f"`{m}` {v:.4f}" for m, v in cold["cold_NDCG@10_by_model"].items())
+                if cold.get("cold_NDCG@10_by_model")
+                else ""
+            )
         )
     elif cold:
         lines.append("- cold start: no test target is missing from training on this split")
