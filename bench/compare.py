@@ -10,7 +10,10 @@ subprocess, checks that it tests the same item for every user as whyrec's split,
 models on that split (plus an ID-only SASRec for the cold-start comparison), and writes
 ``OUT.json`` (DESIGN.md metrics rows) and ``OUT.md`` with plots. ``--recbole`` adds RecBole 1.2.1
 models, each run by ``bench/recbole_run.py`` in its own venv and checked to hold out the same items
-(see ``bench/recbole_side.py``). Run it alone: two 2-thread jobs
+(see ``bench/recbole_side.py``). RecBole's sequence models can take hours to converge here: run
+them uncapped in the background with ``bench/recbole_run.py ... --out DIR/MODEL`` and add them
+with ``--recbole SASRec,GRU4Rec --recbole-from DIR``; a run still going is reported by its
+validation curve so far. Run it alone: two 2-thread jobs
 on 2 cores slow each other several-fold. Tooling only; CI does not run it.
 """
 
@@ -27,7 +30,7 @@ from dataclasses import replace
 from pathlib import Path
 
 import numpy as np
-from recbole_side import curve_plot, report_lines, run_all  # bench/, beside this file
+from recbole_side import curve_plot, read_runs, report_lines, run_all  # bench/, beside this file
 
 from whyrec.eval.metrics import metrics_from_ranks, rank_targets
 from whyrec.models import FitData, SASRec, build_models
@@ -98,8 +101,9 @@ def run_reference(spec: str) -> dict:
     return row
 
 
-def cold_start(prepared: Prepared, text_model: SASRec) -> dict:
-    """NDCG@10 on test cases whose target never appears in training: text-aware vs ID-only."""
+def cold_start(prepared: Prepared, text_model: SASRec, models: dict) -> dict:
+    """NDCG@10 on test cases whose target never appears in training: text-aware SASRec vs the same
+    SASRec on ID embeddings only, and every other trained model on the same cases."""
     split = prepared.split
     seen = split.train_item_counts() > 0
     histories, targets = split.test()
@@ -109,11 +113,16 @@ def cold_start(prepared: Prepared, text_model: SASRec) -> dict:
     id_only = SASRec(replace(text_model.config, use_text=False))
     id_only.fit(FitData(split, prepared.item_vectors, progress=True))
     out: dict = {"cold_cases": len(cold)}
+    cold_histories = [histories[i] for i in cold]
     for name, model in (("text", text_model), ("id_only", id_only)):
-        ranks, _ = rank_targets(model, [histories[i] for i in cold], targets[cold])
+        ranks, _ = rank_targets(model, cold_histories, targets[cold])
         out[f"cold_NDCG@10_{name}"] = round(metrics_from_ranks(ranks)["NDCG@10"], 5)
         full = rank_targets(model, histories, targets)[0]
         out[f"all_NDCG@10_{name}"] = round(metrics_from_ranks(full)["NDCG@10"], 5)
+    out["cold_NDCG@10_by_model"] = {
+        name: round(metrics_from_ranks(rank_targets(model, cold_histories, targets[cold])[0])["NDCG@10"], 5)
+        for name, model in models.items()
+    }
     return out
 
 
@@ -149,6 +158,13 @@ def main() -> None:
     parser.add_argument("--no-cold-start", action="store_true")
     parser.add_argument("--recbole", default="", help="RecBole models to add: Pop,SASRec,GRU4Rec,BERT4Rec")
     parser.add_argument("--recbole-max-minutes", type=float, default=None, help="training limit per model")
+    parser.add_argument(
+        "--recbole-from",
+        type=Path,
+        default=None,
+        help="read the --recbole models' runs from DIR/MODEL (made earlier, e.g. uncapped in the "
+        "background) instead of running them; each is checked against this split again",
+    )
     args = parser.parse_args()
     args.out.parent.mkdir(parents=True, exist_ok=True)
     prepared = prepare(args.dataset)
@@ -177,7 +193,17 @@ def main() -> None:
                 )
             ]
         rows.append(row)
-    if args.recbole:
+    running: list[dict] = []
+    if args.recbole and args.recbole_from:
+        recbole_rows, running = read_runs(args.recbole_from, args.recbole.split(","), prepared.split)
+        rows += recbole_rows
+        notes.append(
+            f"RecBole runs read from {args.recbole_from}, made before this run; each holds out the same "
+            f"test and validation items as whyrec for all {prepared.split.n_users:,} users (checked)"
+        )
+        if running:
+            notes.append(f"still training, so not in the table: {', '.join(r['model'] for r in running)}")
+    elif args.recbole:
         recbole_dir = args.out.parent / f"{args.out.name}_recbole"
         try:  # a RecBole failure must not lose the rows measured so far
             recbole_rows = run_all(
@@ -194,14 +220,16 @@ def main() -> None:
             )
     extra = {}
     if not args.no_cold_start and isinstance(models.get("sasrec"), SASRec):
-        extra = cold_start(prepared, models["sasrec"])  # type: ignore[arg-type]
+        extra = cold_start(prepared, models["sasrec"], models)  # type: ignore[arg-type]
         notes.append(f"cold start: {json.dumps(extra)}")
     machine = (
         f"{platform.machine()}, {__import__('os').cpu_count()} cores, Python {platform.python_version()}"
     )
     args.out.with_suffix(".json").write_text(json.dumps(rows, indent=2))
     (args.out.parent / f"{args.out.name}_cold_start.json").write_text(json.dumps(extra, indent=2))
-    images = plots(rows, args.out) + curve_plot(rows, args.out)
+    if running:  # their curves so far
+        (args.out.parent / f"{args.out.name}_recbole_running.json").write_text(json.dumps(running, indent=2))
+    images = plots(rows, args.out) + curve_plot(rows + running, args.out)
     lines = [
         f"# {args.dataset}",
         "",
@@ -215,7 +243,13 @@ def main() -> None:
             f"| {r['model']} | {r['HR@10']:.4f} | {r['NDCG@10']:.4f} | {r['MRR@10']:.4f} | "
             f"{r['NDCG@20']:.4f} | {r.get('train_seconds', '')} | {r.get('seconds_to_best', '')} |"
         )
-    lines += ["", *[f"- {n}" for n in notes], *report_lines(rows), "", *[f"![{i}]({i})" for i in images]]
+    lines += [
+        "",
+        *[f"- {n}" for n in notes],
+        *report_lines(rows, running),
+        "",
+        *[f"![{i}]({i})" for i in images],
+    ]
     args.out.with_suffix(".md").write_text("\n".join(lines) + "\n")
     print("\n".join(lines))
 
