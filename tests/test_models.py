@@ -223,6 +223,25 @@ def test_hybrid_saved_before_the_ensemble_still_loads(markov: FitData, tmp_path:
     assert (tmp_path / "hybrid_sequence").is_dir()  # loading changed nothing on disk
 
 
+def test_sasrec_saved_before_the_unknown_id_vector_still_loads(tmp_path: Path) -> None:
+    """Earlier releases gave cold items a zero ID part and saved no ``items.unknown``."""
+    sequences = markov_sequences(n_users=60, n_items=30, length=8)
+    split = make_split([[i for i in s[:-2] if i != 7] + s[-2:] for s in sequences], n_items=30)
+    model = SASRec(replace(SMALL_SASREC, max_epochs=1)).fit(fit_data(split))
+    assert model.net is not None
+    with torch.no_grad():
+        model.net.items.unknown.zero_()
+    model._table = None
+    model.save(tmp_path)
+    weights = tmp_path / "sasrec_weights.pt"
+    state = torch.load(weights, weights_only=True)
+    del state["items.unknown"]
+    torch.save(state, weights)
+    loaded = SASRec.load(tmp_path, fit_data(split).item_vectors)
+    histories = split.test()[0][:5]
+    np.testing.assert_allclose(loaded.score(histories), model.score(histories), rtol=1e-5, atol=1e-5)
+
+
 def test_rank_fusion_ranks_unseen_items_and_puts_seen_last() -> None:
     from whyrec.models.hybrid import _rank_scores
 
@@ -294,11 +313,102 @@ def test_id_dropout_shows_some_items_by_text_alone_in_training_only() -> None:
     seen = torch.ones(n_items + 2)
     items = ItemEmbedding(n_items, 8, text, seen, id_dropout=0.25)
     assert items.text is not None
-    text_only = items.text(torch.cat([torch.zeros(1, 16), text, torch.zeros(1, 16)]))
+    with torch.no_grad():
+        items.unknown.copy_(torch.randn(8))  # the shared "unknown ID" vector, trained in real use
+    text_only = items.text(torch.cat([torch.zeros(1, 16), text, torch.zeros(1, 16)])) + items.unknown
     items.train()
     table = items.table()
     hidden = torch.isclose(table[1 : n_items + 1], text_only[1 : n_items + 1]).all(dim=1)
     assert 0.18 < hidden.float().mean().item() < 0.32  # about a quarter of the items, text only
+    assert torch.equal(table[0], torch.zeros(8))  # padding stays zero
     items.eval()
     table = items.table()
     assert not torch.isclose(table[1 : n_items + 1], text_only[1 : n_items + 1]).all(dim=1).any()
+
+
+def test_items_unseen_in_training_share_the_unknown_id_vector() -> None:
+    from whyrec.models.nets import ItemEmbedding
+
+    n_items, text = 6, torch.randn(6, 4)
+    seen = torch.tensor([0, 1, 1, 0, 1, 1, 0, 0], dtype=torch.float32)  # items 3 and 6 are cold
+    items = ItemEmbedding(n_items, 8, text, seen).eval()
+    assert items.text is not None
+    with torch.no_grad():
+        items.unknown.copy_(torch.randn(8))
+        table = items.table()
+        for cold in (3, 6):
+            assert torch.allclose(table[cold], items.unknown + items.text(text[cold - 1]))
+        assert torch.allclose(table[2], items.ids.weight[2] + items.text(text[1]))
+
+
+def test_cold_items_can_borrow_the_ids_of_their_textual_neighbours() -> None:
+    from whyrec.models.nets import ItemEmbedding
+
+    text = torch.tensor([[1.0, 0, 0], [0, 1.0, 0], [0.6, 0.8, 0], [0, 0, 1.0]])  # unit length
+    seen = torch.tensor([0, 1, 1, 0, 1, 0], dtype=torch.float32)  # item 3 (0.6, 0.8, 0) is cold
+    items = ItemEmbedding(4, 8, text, seen, cold_neighbours=2).eval()
+    assert items.text is not None
+    with torch.no_grad():
+        table = items.table()
+        ids = items.ids.weight
+        borrowed = (0.6 * ids[1] + 0.8 * ids[2]) / 1.4  # its two closest seen items, by similarity
+        assert torch.allclose(table[3], borrowed + items.text(text[2]), atol=1e-6)
+        assert torch.allclose(table[1], ids[1] + items.text(text[0]))  # seen items keep their own
+        items.train()
+        assert torch.allclose(items.table()[3], items.unknown + items.text(text[2]))  # training: unknown
+
+
+def test_unseen_items_can_be_left_out_of_the_training_softmax() -> None:
+    """unseen_negatives=False: the loss is cross-entropy over the items seen in training only."""
+    sequences = markov_sequences(n_users=60, n_items=30, length=8)
+    split = make_split([[i for i in s[:-2] if i not in (7, 19)] + s[-2:] for s in sequences], n_items=30)
+    seen = split.train_item_counts() > 0
+    assert not seen[[7, 19]].any() and seen.sum() == 28
+    config = SASRecConfig(**{**SMALL_SASREC.__dict__, "max_epochs": 1, "unseen_negatives": False})
+    model = SASRec(config).fit(fit_data(split))
+    net = model.net
+    assert net is not None
+    batch = torch.from_numpy(model._windows(split.train())[:16])
+    with torch.no_grad():
+        loss = model._loss(net, batch, torch.Generator())  # net is in eval mode: no dropout
+        table = net.items.table()
+        x, y = batch[:, :-1], batch[:, 1:]
+        hidden = net(x, table)[y > 0]
+        index = np.flatnonzero(seen)
+        logits = hidden @ table[1:][index].T  # seen items only
+        targets = torch.from_numpy(np.searchsorted(index, (y[y > 0] - 1).numpy()))
+        expected = torch.nn.functional.cross_entropy(logits, targets)
+    assert torch.isclose(loss, expected, atol=1e-5)
+    with_unseen = SASRec(replace(config, unseen_negatives=True))
+    with_unseen.n_items, with_unseen.net = model.n_items, net
+    with torch.no_grad():
+        assert with_unseen._loss(net, batch, torch.Generator()) > loss  # two more negatives
+
+
+def test_text_carries_items_never_seen_in_training() -> None:
+    """Known answer: users stay within one genre; each genre's last item is only ever a test
+    target, never in training. Its text (the genre) must bring it to the top for the users of that
+    genre; an ID-only model can only guess."""
+    n_genres, size = 8, 6
+    rng = np.random.default_rng(0)
+    sequences = []
+    for user in range(400):
+        genre = user % n_genres
+        warm = list(rng.permutation(size - 1) + genre * size)
+        sequences.append([*warm, genre * size + size - 1] if user % 2 == 0 else warm)
+    split = make_split(sequences, n_items=n_genres * size)
+    texts = [f"genre{i // size} genre{i // size} item{i}" for i in range(split.n_items)]
+    data = FitData(split, HashingEncoder(32).encode(texts), progress=False)
+    histories, targets = split.test()
+    cold = np.flatnonzero(split.train_item_counts()[targets] == 0)
+    assert len(cold) == 200
+    cold_items = np.unique(targets[cold])
+    text_model = SASRec(SMALL_SASREC).fit(data)
+    got = evaluate(text_model, [histories[i] for i in cold], targets[cold], split.n_items)
+    assert got["MRR@10"] > 0.9, got
+    # without text every cold item has the same representation: the right one cannot be told apart
+    id_only = SASRec(replace(SMALL_SASREC, use_text=False)).fit(data)
+    scores = id_only.score([histories[i] for i in cold])[:, cold_items]
+    np.testing.assert_allclose(scores, scores[:, :1].repeat(len(cold_items), axis=1), atol=1e-6)
+    got = evaluate(id_only, [histories[i] for i in cold], targets[cold], split.n_items)
+    assert got["MRR@10"] < 0.5, got

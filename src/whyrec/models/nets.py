@@ -63,8 +63,12 @@ class Block(nn.Module):
 class ItemEmbedding(nn.Module):
     """An item's representation: a learned ID embedding plus a learned projection of its LM vector.
 
-    Items that never occur in training keep a zero ID part, so their representation comes from
-    text alone (they are cold, not random).
+    Items that never occur in training have no ID embedding of their own: they share one learned
+    "unknown ID" vector, so their representation comes from their text (they are cold, not
+    random). With ``id_dropout`` > 0, a share of the items in each training step is shown the same
+    way, which trains the text projection and that shared vector for exactly this use. With
+    ``cold_neighbours`` = k > 0, a cold item instead borrows, at inference, the ID embeddings of
+    the k seen items whose LM vectors are closest to its own (weighted by that cosine similarity).
     """
 
     def __init__(
@@ -74,9 +78,11 @@ class ItemEmbedding(nn.Module):
         text_vectors: torch.Tensor | None,
         seen: torch.Tensor,
         id_dropout: float = 0.0,
+        cold_neighbours: int = 0,
     ) -> None:
         super().__init__()
         self.n_items = n_items
+        self.cold_neighbours = cold_neighbours
         # in training, the share of items whose ID part is hidden for a step (text only), so the
         # text projection alone learns to place items: what cold items have at inference
         self.id_dropout = id_dropout
@@ -88,6 +94,8 @@ class ItemEmbedding(nn.Module):
         self.seen: torch.Tensor
         self.text_vectors: torch.Tensor
         self.register_buffer("seen", seen.float())
+        # the ID part of an item without one (cold, or ID-dropped in a training step)
+        self.unknown = nn.Parameter(torch.zeros(dim))
         self.text: nn.Linear | None = None
         if text_vectors is not None:
             padded = torch.zeros(n_items + 2, text_vectors.shape[1])
@@ -98,14 +106,36 @@ class ItemEmbedding(nn.Module):
         self.mask_weight = nn.Parameter(torch.zeros(dim))
 
     def table(self) -> torch.Tensor:  # (n_items + 2, dim)
-        weight = self.ids.weight * self.seen[:, None]
+        real = torch.ones_like(self.seen)
+        real[0] = 0  # padding stays zero
+        keep = self.seen * real
         if self.training and self.id_dropout > 0 and self.text is not None:
-            keep = torch.rand(len(weight), device=weight.device) >= self.id_dropout
-            weight = weight * keep[:, None]
+            keep = keep * (torch.rand(len(keep), device=keep.device) >= self.id_dropout)
+        ids = self.ids.weight
+        if not self.training and self.cold_neighbours > 0 and self.text is not None:
+            ids, keep = self._borrowed_ids(ids, keep)
+        weight = ids * keep[:, None] + ((real - keep)[:, None] * self.unknown[None])
         if self.text is not None:
             weight = weight + self.text(self.text_vectors)
-        # the mask token has its own learned vector; padding stays zero
+        # the mask token has its own learned vector
         return torch.cat([weight[:-1], self.mask_weight[None]], dim=0)
+
+    def _borrowed_ids(self, ids: torch.Tensor, keep: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        """IDS with each cold item's row replaced by the similarity-weighted mean of its
+        ``cold_neighbours`` textually closest seen items' rows, and KEEP with those rows kept."""
+        inner = self.seen[1 : self.n_items + 1]
+        cold = torch.nonzero(inner == 0).squeeze(1) + 1
+        warm = torch.nonzero(inner > 0).squeeze(1) + 1
+        if not len(cold) or not len(warm):
+            return ids, keep
+        similarity = self.text_vectors[cold] @ self.text_vectors[warm].T  # the LM vectors are unit length
+        top = similarity.topk(min(self.cold_neighbours, len(warm)), dim=1)
+        weights = top.values.clamp(min=1e-6)
+        weights = weights / weights.sum(dim=1, keepdim=True)
+        ids, keep = ids.clone(), keep.clone()
+        ids[cold] = (weights[:, :, None] * ids[warm[top.indices]]).sum(dim=1)
+        keep[cold] = 1.0
+        return ids, keep
 
     def forward(self, table: torch.Tensor, x: torch.Tensor) -> torch.Tensor:  # (B, L) -> (B, L, D)
         return nn.functional.embedding(x, table)
