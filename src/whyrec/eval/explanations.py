@@ -74,12 +74,14 @@ def explanation_metrics(
         for row, (item_idx, old_rank, kind) in enumerate(meta):
             final = rec.adjust(raw[row], trials[row], exclude=excluded[row])
             (top_drops if kind == "top3" else random_drops).append(rank_of(final, item_idx) - old_rank)
-        # counterfactuals, re-scored here independently of the explainer's own check
+        # counterfactuals (one shared scoring context for the k items), re-scored here
+        # independently of the explainer's own check
         profile = explainer.interests(history=history)
-        for recommendation, _ in pairs:
-            cf = explainer.explain(
-                recommendation.item_id, history=history, k=k, profile=profile
-            ).counterfactual
+        with_cf = explainer.explain_recommendations(
+            history=history, k=k, counterfactual=True, profile=profile
+        )
+        for recommendation, explanation in with_cf:
+            cf = explanation.counterfactual
             if cf is None or not cf.found:
                 continue
             cf_total += 1
