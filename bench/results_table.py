@@ -3,6 +3,9 @@ bench/compare.py.
 
     python bench/results_table.py results/ml100k.json results/amazon.json
     python bench/results_table.py --harness bench/results/compare-ml-100k.json ...
+    python bench/results_table.py --cold-start bench/results/cold-start-scientific.json ...
+
+``--cold-start`` reads bench/cold_start.py output: one row per variant, validation and test.
 
 ``--harness`` reads bench/compare.py output (with its ``*_cold_start.json`` beside it) and adds,
 per dataset, the issue's targets computed from the rows: best whyrec NDCG@10 over the strongest
@@ -155,9 +158,40 @@ def harness(paths: list[str]) -> None:
         print()
 
 
+def cold_start(paths: list[str]) -> None:
+    for path in map(Path, paths):
+        run = json.loads(path.read_text())
+        held = run.get("hold_out", {})
+        print(
+            f"**{run['dataset'].split('/')[-1]}**: {held.get('fraction', 0):.0%} of the items held out of "
+            f"training (seed {held.get('seed', 0)}); cold cases: {run['cold_cases']['valid']} validation, "
+            f"{run['cold_cases']['test']} test\n"
+        )
+        print(
+            "| variant | valid NDCG@10 | valid cold NDCG@10 | valid cold median rank "
+            "| test NDCG@10 | test cold NDCG@10 | test cold HR@50 | test cold median rank |"
+        )
+        print("|---|---|---|---|---|---|---|---|")
+        for r in run["rows"]:
+            cells = [
+                f"{r['valid_NDCG@10']:.4f}",
+                f"{r['valid_cold_NDCG@10']:.4f}",
+                f"{r['valid_cold_median_rank']:.0f}",
+                f"{r['test_NDCG@10']:.4f}",
+                f"{r['test_cold_NDCG@10']:.4f}",
+                f"{r['test_cold_HR@50']:.4f}",
+                f"{r['test_cold_median_rank']:.0f}",
+            ]
+            print(f"| {r['variant']} | " + " | ".join(cells) + " |")
+        print()
+
+
 def main(paths: list[str]) -> None:
     if paths and paths[0] == "--harness":
         harness(paths[1:])
+        return
+    if paths and paths[0] == "--cold-start":
+        cold_start(paths[1:])
         return
     rows = [row for p in paths for row in json.loads(Path(p).read_text())]
     print(table(rows, ACCURACY))
