@@ -144,6 +144,13 @@ def test_evaluate_writes_the_metrics_contract(dataset: tuple[Path, Path], tmp_pa
             ["evaluate", "--dataset", "demo", "--models", "pop", "--json", "/no/such/dir/m.json"],
             "does not exist",
         ),
+        (["train", "--dataset", "demo", "--set", "nope=1", "--out", "{tmp}/r"], "no chosen model (sasrec)"),
+        (["train", "--dataset", "demo", "--set", "max_epochs=abc", "--out", "{tmp}/r"], "not of type int"),
+        (["evaluate", "--dataset", "demo", "--models", "pop,sasrec", "--set", "lr"], "takes KEY=VALUE"),
+        (
+            ["train", "--dataset", "demo", "--set", "dim=30", "--set", "n_heads=4", "--out", "{tmp}/r"],
+            "divisible",
+        ),
     ],
 )
 def test_user_mistakes_get_one_line_and_exit_2(
@@ -158,6 +165,20 @@ def test_user_mistakes_get_one_line_and_exit_2(
     assert message in lines[0]
     assert "Traceback" not in result.stderr
     assert sorted(p.name for p in run_dir.iterdir()) == before  # nothing stored was touched
+
+
+def test_set_changes_a_model_setting_and_the_run_remembers_it(
+    dataset: tuple[Path, Path], tmp_path: Path
+) -> None:
+    log, items = dataset
+    out = tmp_path / "knn5"
+    args = ["--quiet", "train", "--dataset", f"csv:{log}", "--items", str(items), "--model", "itemknn"]
+    assert main([*args, "--out", str(out), "--encoder", "hashing-16", "--set", "neighbours=5"]) == 0
+    assert json.loads((out / "model" / "itemknn_config.json").read_text())["neighbours"] == 5
+    assert json.loads((out / "run.json").read_text())["settings"] == {"neighbours": "5"}
+    # a retraining with feedback keeps the run's settings
+    assert main(["--quiet", "train", "--run", str(out), "--out", str(tmp_path / "again")]) == 0
+    assert json.loads((tmp_path / "again" / "model" / "itemknn_config.json").read_text())["neighbours"] == 5
 
 
 def test_demo_no_serve_prints_explained_recommendations(tmp_path: Path) -> None:

@@ -77,6 +77,13 @@ def build_parser() -> argparse.ArgumentParser:
     train.add_argument("--overwrite", action="store_true", help="replace an existing run directory")
     train.add_argument("--tensorboard", metavar="DIR", help="log loss and validation metrics to TensorBoard")
     train.add_argument(
+        "--set",
+        metavar="KEY=VALUE",
+        action="append",
+        default=[],
+        help="change a model setting (a config field), e.g. --set id_dropout=0.3; repeatable",
+    )
+    train.add_argument(
         "--run", type=Path, help="retrain this run (with --with-feedback: fold in its stored events)"
     )
     train.add_argument("--with-feedback", action="store_true", help="add the events stored by `whyrec serve`")
@@ -89,6 +96,13 @@ def build_parser() -> argparse.ArgumentParser:
     evaluate.add_argument("--explanations", action="store_true", help="also measure explanation quality")
     evaluate.add_argument("--explain-users", type=int, default=200, help="users sampled for --explanations")
     evaluate.add_argument("--tensorboard", metavar="DIR")
+    evaluate.add_argument(
+        "--set",
+        metavar="KEY=VALUE",
+        action="append",
+        default=[],
+        help="change a setting of every model that has it, e.g. --set max_epochs=30; repeatable",
+    )
 
     recommend = sub.add_parser("recommend", help="top-K for one user of a run")
     recommend.add_argument("--run", type=Path, required=True)
@@ -151,9 +165,11 @@ def cmd_train(args: argparse.Namespace) -> int:
     if not args.dataset or not args.out:
         raise WhyrecError("train needs --dataset SPEC and --out RUN_DIR (or --run RUN_DIR --with-feedback)")
     args.model = args.model or "sasrec"
-    from whyrec.models.registry import model_class
+    from whyrec.models.registry import build_models, parse_settings
 
-    model_class(args.model)  # an unknown model fails before any work
+    # an unknown model or setting fails before any work
+    settings = parse_settings(args.set)
+    model = build_models([args.model], settings)[args.model]
     _prepare_out(args.out, args.overwrite)
     prepared = prepare(args.dataset, _load_options(args), args.encoder, say=say, progress=not args.quiet)
     _, row = train_run(
@@ -163,18 +179,20 @@ def cmd_train(args: argparse.Namespace) -> int:
         progress=not args.quiet,
         log=tensorboard_logger(args.tensorboard),
         say=say,
+        model=model,
+        settings=settings,
     )
     print(f"saved run {args.out}: {args.model} test NDCG@10 {row['NDCG@10']:.4f}, HR@10 {row['HR@10']:.4f}")
     return 0
 
 
 def cmd_evaluate(args: argparse.Namespace) -> int:
-    from whyrec.models.registry import build_models
+    from whyrec.models.registry import build_models, parse_settings
     from whyrec.pipeline import fit_and_test, prepare, tensorboard_logger
 
     say = _say(args.quiet)
     names = [m.strip() for m in args.models.split(",") if m.strip()]
-    models = build_models(names)  # unknown names fail here, before any work
+    models = build_models(names, parse_settings(args.set))  # unknown names fail here, before any work
     if args.json and args.json.parent and not args.json.parent.exists():
         raise WhyrecError(f"folder for --json does not exist: {args.json.parent}")
     prepared = prepare(args.dataset, _load_options(args), args.encoder, say=say, progress=not args.quiet)

@@ -88,6 +88,7 @@ def fold_events_into(dataset: Dataset, events: Iterable[StoredEvent]) -> tuple[D
 
 def retrain_with_feedback(args: argparse.Namespace, say: Say) -> int:
     """The ``train --run RUN [--with-feedback]`` command (see the module docstring)."""
+    from whyrec.models.registry import build_models, parse_settings
     from whyrec.pipeline import prepare, train_run
 
     run_dir = getattr(args, "run", None)
@@ -100,6 +101,10 @@ def retrain_with_feedback(args: argparse.Namespace, say: Say) -> int:
         raise RunError(f"run {run_dir} does not record its dataset; pass --dataset SPEC")
     encoder = getattr(args, "encoder", None) or info.get("encoder")
     model = getattr(args, "model", None) or str(info["model"])
+    # the run's own --set settings (when its model is kept), then this command's
+    kept = info.get("settings", {}) if model == info["model"] else {}
+    settings = {**kept, **parse_settings(getattr(args, "set", None) or [])}
+    scorer = build_models([model], settings)[model]  # a bad name or setting fails before any work
     out = Path(args.out) if getattr(args, "out", None) else run_dir.with_name(f"{run_dir.name}-feedback")
     _check_out(run_dir, out, bool(getattr(args, "overwrite", False)))
 
@@ -131,7 +136,7 @@ def retrain_with_feedback(args: argparse.Namespace, say: Say) -> int:
     prepared = replace(prepared, dataset=dataset, split=split, item_vectors=vectors)
     out.mkdir(parents=True, exist_ok=True)
     say(f"retraining {model} on {spec} with feedback from {run_dir}")
-    _, row = train_run(prepared, model, out, progress=progress, say=say)
+    _, row = train_run(prepared, model, out, progress=progress, say=say, model=scorer, settings=settings)
     (out / "feedback.json").write_text(json.dumps({"source_run": str(run_dir), **vars(report)}, indent=2))
     print(f"saved run {out}: {model} with {report.events_used:,} feedback events, "
           f"test NDCG@10 {row['NDCG@10']:.4f}, HR@10 {row['HR@10']:.4f}")  # fmt: skip

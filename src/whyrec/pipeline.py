@@ -132,8 +132,11 @@ def train_run(
     log: LogFn | None = None,
     say: Say = _stderr,
     model: Scorer | None = None,
+    settings: dict[str, str] | None = None,
 ) -> tuple[Recommender, dict[str, Any]]:
-    """Fit one model (selection on validation), test it, and save a run directory."""
+    """Fit one model (selection on validation), test it, and save a run directory. SETTINGS (the
+    command line's ``--set``, already applied to MODEL) are recorded in run.json, so a retraining
+    with feedback keeps them."""
     model = model or build_models([model_name])[model_name]
     row = fit_and_test(prepared, {model_name: model}, progress=progress, log=log, say=say)[0]
     split = prepared.split
@@ -146,7 +149,12 @@ def train_run(
         prepared.dataset.catalog,
         prepared.item_vectors,
         histories,
-        info={"dataset": prepared.spec, "encoder": prepared.encoder_name, "metrics": row},
+        info={
+            "dataset": prepared.spec,
+            "encoder": prepared.encoder_name,
+            "metrics": row,
+            **({"settings": settings} if settings else {}),
+        },
     )
     recommender.save(out)
     import json
