@@ -30,27 +30,17 @@ import numpy as np
 from whyrec.data import SequenceSplit, Vocabulary
 from whyrec.eval.metrics import metrics_from_ranks, rank_targets
 from whyrec.models import ContentModel, FitData, SASRec, SASRecConfig, Scorer
+from whyrec.models.registry import configured, parse_settings
 from whyrec.pipeline import prepare
 
 
 def parse_variant(text: str) -> SASRecConfig:
     """``"use_text=false,id_dropout=0.3"`` -> SASRecConfig(use_text=False, id_dropout=0.3)."""
-    types = {f.name: f.type for f in fields(SASRecConfig)}
-    settings: dict = {}
-    for pair in filter(None, text.split(",")):
-        key, _, value = pair.partition("=")
-        if key not in types:
-            raise SystemExit(f"unknown SASRecConfig field {key!r} in variant {text!r}")
-        kind = str(types[key])
-        if kind == "bool":
-            settings[key] = value.lower() in ("1", "true", "yes")
-        elif kind == "float":
-            settings[key] = float(value)
-        elif kind == "int":
-            settings[key] = int(value)
-        else:
-            settings[key] = value
-    return SASRecConfig(**settings)
+    settings = parse_settings([pair for pair in text.split(",") if pair])
+    unknown = set(settings) - {f.name for f in fields(SASRecConfig)}
+    if unknown:
+        raise SystemExit(f"unknown SASRecConfig field(s) {sorted(unknown)} in variant {text!r}")
+    return configured(SASRec, settings).config
 
 
 def hold_out_items(split: SequenceSplit, fraction: float, seed: int) -> tuple[SequenceSplit, int]:
