@@ -123,9 +123,12 @@ def harness_targets(rows: list[dict], cold: dict) -> list[str]:
     recbole_sasrec = by_name.get("recbole:SASRec")
     if sasrec and recbole_sasrec and sasrec.get("seconds_to_best"):
         bound = "" if recbole_sasrec.get("converged") else "at least "
+        threads = recbole_sasrec.get("recbole", {}).get("threads")
         lines.append(
             f"- against RecBole's SASRec ({recbole_sasrec.get('seconds_to_best')} s to its best epoch, "
-            f"{recbole_sasrec.get('seconds_per_epoch')} s per epoch): whyrec `sasrec` is {bound}"
+            f"{recbole_sasrec.get('seconds_per_epoch')} s per epoch"
+            + (f", {threads} torch thread{'s' if threads != 1 else ''}" if threads else "")
+            + f"): whyrec `sasrec` is {bound}"
             f"{recbole_sasrec['seconds_to_best'] / sasrec['seconds_to_best']:.0f}× faster to its best epoch"
         )
     if cold.get("cold_cases"):
