@@ -119,6 +119,10 @@ class _SequenceModel:
         self.net: SequenceNet | None = None
         self.fit_info = FitInfo()
         self._table: torch.Tensor | None = None  # cached item table for scoring
+        # training with unseen_negatives=False: the softmax's columns (items seen in training)
+        # and each item's column (-1 for the others)
+        self._columns: torch.Tensor | None = None
+        self._column_of: torch.Tensor | None = None
 
     def reseeded(self, seed: int) -> Self:
         """An untrained copy with the same settings and another seed (for ensembles)."""
@@ -176,10 +180,9 @@ class _SequenceModel:
             keep = y > 0
             hidden = net(x, table)[keep]
             targets = y[keep] - 1
-        logits = hidden @ logits_table.T
-        if not self.config.unseen_negatives:  # targets are always seen, so never masked
-            logits = logits.masked_fill(net.items.seen[1 : self.n_items + 1] == 0, float("-inf"))
-        return nn.functional.cross_entropy(logits, targets)
+        if self._columns is not None and self._column_of is not None:  # only items seen in training
+            logits_table, targets = logits_table[self._columns], self._column_of[targets]
+        return nn.functional.cross_entropy(hidden @ logits_table.T, targets)
 
     def fit(self, data: FitData) -> Self:
         config = self.config
@@ -190,6 +193,12 @@ class _SequenceModel:
         self.n_items = split.n_items
         seen = (split.train_item_counts() > 0).astype(np.float32)
         net = self._make_net(data.item_vectors, seen)
+        self._columns = self._column_of = None
+        if not config.unseen_negatives and not seen.all():  # targets are always seen items
+            columns = torch.from_numpy(np.flatnonzero(seen))
+            column_of = torch.full((self.n_items,), -1, dtype=torch.long)
+            column_of[columns] = torch.arange(len(columns))
+            self._columns, self._column_of = columns, column_of
         self.net = net
         optimiser = torch.optim.AdamW(net.parameters(), lr=config.lr, weight_decay=config.weight_decay)
         windows = torch.from_numpy(self._windows(split.train()))
