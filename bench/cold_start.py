@@ -2,7 +2,7 @@
 training softmax, ...) judged on validation (all cases, and cold cases: targets never seen in
 training); test printed alongside, never used to choose.
 
-    python bench/cold_start.py amazon:../shared/data/amazon-scientific-unisrec \\
+    python -m bench.cold_start amazon:../shared/data/amazon-scientific-unisrec \\
         --hold-out 0.05 --variants use_text=false "" unseen_negatives=true id_dropout=0.3 \\
         --out bench/results/cold-start-scientific.json
 
@@ -22,25 +22,23 @@ from __future__ import annotations
 import argparse
 import json
 import time
-from dataclasses import fields, replace
+from dataclasses import replace
 from pathlib import Path
 
 import numpy as np
 
 from whyrec.data import SequenceSplit, Vocabulary
-from whyrec.eval.metrics import metrics_from_ranks, rank_targets
-from whyrec.models import ContentModel, FitData, SASRec, SASRecConfig, Scorer
-from whyrec.models.registry import configured, parse_settings
-from whyrec.pipeline import prepare
+from whyrec.metrics import metrics_from_ranks, rank_targets
+from whyrec.models import ContentModel, FitData, SASRec, Scorer
+from whyrec.training import build_models, parse_settings
+from whyrec.training.pipeline import prepare
 
 
-def parse_variant(text: str) -> SASRecConfig:
-    """``"use_text=false,id_dropout=0.3"`` -> SASRecConfig(use_text=False, id_dropout=0.3)."""
-    settings = parse_settings([pair for pair in text.split(",") if pair])
-    unknown = set(settings) - {f.name for f in fields(SASRecConfig)}
-    if unknown:
-        raise SystemExit(f"unknown SASRecConfig field(s) {sorted(unknown)} in variant {text!r}")
-    return configured(SASRec, settings).config
+def parse_variant(text: str) -> SASRec:
+    """``"use_text=false,id_dropout=0.3"`` -> an untrained SASRec with those settings."""
+    model = build_models(["sasrec"], parse_settings([pair for pair in text.split(",") if pair]))["sasrec"]
+    assert isinstance(model, SASRec)
+    return model
 
 
 def hold_out_items(split: SequenceSplit, fraction: float, seed: int) -> tuple[SequenceSplit, int]:
@@ -100,16 +98,14 @@ def main() -> None:
     content = ContentModel().fit(FitData(split, prepared.item_vectors, progress=False))
     rows.append(measure(content, "content model (text similarity alone)", {}, parts, cold))
     print(json.dumps(rows[-1]), flush=True)
-    for label, config in variants:
-        model = SASRec(config).fit(FitData(split, prepared.item_vectors, progress=True))
-        assert model.net is not None
+    for label, model in variants:
+        model.fit(FitData(split, prepared.item_vectors, progress=True))
         # cold_neighbours acts at inference only: the same trained net, each k in turn
-        for k in args.cold_neighbours if config.use_text else [0]:
-            model.net.items.cold_neighbours = k
-            model._table = None  # the cached item table
-            settings = {
-                name: getattr(config, name) for name in ("use_text", "id_dropout", "unseen_negatives", "seed")
-            }
+        for k in args.cold_neighbours if model.items.use_text else [0]:
+            model.use_cold_neighbours(k)
+            items = model.items.to_dict()
+            settings = {name: items[name] for name in ("use_text", "id_dropout", "unseen_negatives")}
+            settings["seed"] = model.training.seed
             row = measure(
                 model, f"{label}, cold_neighbours={k}", settings | {"cold_neighbours": k}, parts, cold
             )

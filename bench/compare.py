@@ -1,8 +1,8 @@
 """Side-by-side benchmark: whyrec's models and the minimal reference SASRec on one split.
 
-    python bench/compare.py movielens:../shared/data/ml-100k --out bench/out/ml-100k
-    python bench/compare.py amazon:../shared/data/amazon-scientific-unisrec --out bench/out/scientific
-    python bench/compare.py movielens:../shared/data/ml-100k --out bench/out/ml-100k \
+    python -m bench.compare movielens:../shared/data/ml-100k --out bench/out/ml-100k
+    python -m bench.compare amazon:../shared/data/amazon-scientific-unisrec --out bench/out/scientific
+    python -m bench.compare movielens:../shared/data/ml-100k --out bench/out/ml-100k \
         --recbole Pop,SASRec,GRU4Rec,BERT4Rec --recbole-max-minutes 60   # after bench/setup_recbole.sh
 
 Runs the reference (``../shared/reference/sasrec_reference.py``, run as it is, never copied) as a
@@ -30,11 +30,12 @@ from dataclasses import replace
 from pathlib import Path
 
 import numpy as np
-from recbole_side import curve_plot, read_runs, report_lines, run_all  # bench/, beside this file
+from bench.recbole_side import curve_plot, read_runs, report_lines, run_all
 
-from whyrec.eval.metrics import metrics_from_ranks, rank_targets
-from whyrec.models import FitData, SASRec, build_models
-from whyrec.pipeline import Prepared, fit_and_test, prepare
+from whyrec.metrics import metrics_from_ranks, rank_targets
+from whyrec.models import FitData, SASRec
+from whyrec.training import build_models
+from whyrec.training.pipeline import Prepared, fit_and_test, prepare
 
 ROOT = Path(__file__).resolve().parents[1]
 REFERENCE = ROOT.parent / "shared" / "reference" / "sasrec_reference.py"
@@ -110,7 +111,7 @@ def cold_start(prepared: Prepared, text_model: SASRec, models: dict) -> dict:
     cold = np.flatnonzero(~seen[targets])
     if not len(cold):
         return {"cold_cases": 0}
-    id_only = SASRec(replace(text_model.config, use_text=False))
+    id_only = SASRec(text_model.config, text_model.training, replace(text_model.items, use_text=False))
     id_only.fit(FitData(split, prepared.item_vectors, progress=True))
     out: dict = {"cold_cases": len(cold)}
     cold_histories = [histories[i] for i in cold]

@@ -1,7 +1,7 @@
 """What the hybrid's sequence ensemble was chosen from: single nets of several seeds against their
 rank-fusion averages, judged on validation NDCG@10 (test printed alongside, never used to choose).
 
-    python bench/ensemble.py movielens:../shared/data/ml-100k --seeds 3 \\
+    python -m bench.ensemble movielens:../shared/data/ml-100k --seeds 3 \\
         --out bench/results/ensemble-ml-100k.json
 
 Run it alone (2 cores).
@@ -13,14 +13,15 @@ import argparse
 import itertools
 import json
 import time
+from dataclasses import replace
 from pathlib import Path
 
 import numpy as np
 
-from whyrec.eval.metrics import mask_seen, metrics_from_ranks, target_ranks
-from whyrec.models import ContentModel, FitData, GRU4Rec, GRU4RecConfig, ItemKNN, SASRec, SASRecConfig
-from whyrec.models.hybrid import _rank_scores
-from whyrec.pipeline import prepare
+from whyrec.metrics import mask_seen, metrics_from_ranks, target_ranks
+from whyrec.models import ContentModel, FitData, GRU4Rec, ItemKNN, SASRec
+from whyrec.models.hybrid import rank_scores
+from whyrec.training.pipeline import prepare
 
 
 def main() -> None:
@@ -39,7 +40,7 @@ def main() -> None:
 
     def add(name: str, model) -> None:  # type: ignore[no-untyped-def]
         model.fit(data)
-        parts[name] = {k: _rank_scores(model.score(h), h) for k, (h, _) in splits.items()}
+        parts[name] = {k: rank_scores(model.score(h), h) for k, (h, _) in splits.items()}
         rows.append(
             {"blend": {name: 1.0}, **ndcg({name: 1.0}), "seconds_to_best": model.fit_info.seconds_to_best}
         )
@@ -54,8 +55,8 @@ def main() -> None:
         return out
 
     for seed in range(args.seeds):
-        add(f"sasrec{seed}", SASRec(SASRecConfig(seed=seed)))
-        add(f"gru4rec{seed}", GRU4Rec(GRU4RecConfig(seed=seed)))
+        add(f"sasrec{seed}", SASRec(training=replace(SASRec.default_training, seed=seed)))
+        add(f"gru4rec{seed}", GRU4Rec(training=replace(GRU4Rec.default_training, seed=seed)))
     add("cf", ItemKNN())
     add("content", ContentModel())
     sasrec = {f"sasrec{s}": 1.0 / args.seeds for s in range(args.seeds)}

@@ -1,8 +1,8 @@
 """Latency of the service for one run: recommend (k=10) and recommend+explain, in process and over
 HTTP (uvicorn on a free port, one request at a time). Prints p50/p95 and writes JSON.
 
-    python bench/latency.py --run runs/demo [--users 50] [--repeats 3] [--json bench/out/latency.json]
-    python bench/latency.py --run runs/demo --profile   # where the time of recommend+explain goes
+    python -m bench.latency --run runs/demo [--users 50] [--repeats 3] [--json bench/out/latency.json]
+    python -m bench.latency --run runs/demo --profile   # where the time of recommend+explain goes
 
 Every call goes through the service layer (live state read from a fresh SQLite event store, then
 the model), so the figures are what a request pays minus HTTP. A user's first explained request
@@ -68,13 +68,12 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--torch-threads", type=int, default=1,
                         help="intra-op threads, as `whyrec serve` sets them (default 1)")  # fmt: skip
     args = parser.parse_args(argv)
-    os.environ.setdefault("HF_HUB_OFFLINE", "1")
 
     import torch
 
     torch.set_num_threads(args.torch_threads)
-    from whyrec.recommender import Recommender
     from whyrec.service import EventStore, ServiceSettings, create_app
+    from whyrec.training.recommender import Recommender
 
     rec = Recommender.load(args.run)
     users = sorted(rec.histories)

@@ -2,7 +2,7 @@
 check that RecBole tests the same item as whyrec for every user, and report its rows.
 
     bash bench/setup_recbole.sh
-    python bench/recbole_side.py movielens:../shared/data/ml-100k      # split check only, no training
+    python -m bench.recbole_side movielens:../shared/data/ml-100k      # split check only, no training
 
 The models themselves run through ``bench/compare.py --recbole Pop,SASRec,...``.
 """

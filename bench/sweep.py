@@ -1,6 +1,6 @@
 """Validation sweep of sequence-model training settings: what the defaults were chosen from.
 
-    python bench/sweep.py movielens:../shared/data/ml-100k --model sasrec \\
+    python -m bench.sweep movielens:../shared/data/ml-100k --model sasrec \\
         --config '{"lr": 0.001}' --config '{"lr": 0.005, "schedule": "cosine", "max_epochs": 15}' \\
         --out bench/results/sweep-sasrec-ml-100k.json
 
@@ -12,24 +12,18 @@ and the validation curve are recorded. Test metrics are not computed. Run it alo
 from __future__ import annotations
 
 import argparse
-import dataclasses
 import json
 import math
 import platform
 import time
 from pathlib import Path
 
-import numpy as np
+from whyrec.metrics import ndcg_per_user, rank_targets
+from whyrec.models import FitData
+from whyrec.training import build_models
+from whyrec.training.pipeline import prepare
 
-from whyrec.eval.metrics import rank_targets
-from whyrec.models import FitData, GRU4Rec, GRU4RecConfig, SASRec, SASRecConfig
-from whyrec.pipeline import prepare
-
-MODELS = {
-    "sasrec": (SASRec, SASRecConfig),
-    "bert4rec": (SASRec, lambda **kw: SASRecConfig(**{"objective": "masked", **kw})),
-    "gru4rec": (GRU4Rec, GRU4RecConfig),
-}
+MODELS = ("sasrec", "bert4rec", "gru4rec")
 
 
 def main() -> None:
@@ -37,25 +31,25 @@ def main() -> None:
         description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
     )
     parser.add_argument("dataset")
-    parser.add_argument("--model", choices=list(MODELS), default="sasrec")
-    parser.add_argument("--config", action="append", required=True, help="JSON of config fields")
+    parser.add_argument("--model", choices=MODELS, default="sasrec")
+    parser.add_argument("--config", action="append", required=True, help="JSON of settings (config fields)")
     parser.add_argument("--out", type=Path, required=True)
     args = parser.parse_args()
     prepared = prepare(args.dataset)
     histories, targets = prepared.split.valid()
-    model_cls, config_cls = MODELS[args.model]
     rows = []
     for text in args.config:
         fields = json.loads(text)
-        model = model_cls(config_cls(**fields))
+        settings = {k: ",".join(map(str, v)) if isinstance(v, list) else str(v) for k, v in fields.items()}
+        model = build_models([args.model], settings)[args.model]
         model.fit(FitData(prepared.split, prepared.item_vectors, progress=True))
         ranks, _ = rank_targets(model, histories, targets)
-        gains = np.where(ranks < 10, 1 / np.log2(ranks + 2), 0.0)  # per-user NDCG@10 (0-based ranks)
+        gains = ndcg_per_user(ranks, 10)
         info = model.fit_info
         row = {
             "model": args.model,
             "config": fields,
-            "full_config": dataclasses.asdict(model.config),
+            "full_config": {role: c.to_dict() for role, c in model.configs().items()},
             "valid_NDCG@10": round(float(gains.mean()), 5),
             "valid_NDCG@10_se": round(float(gains.std(ddof=1) / math.sqrt(len(gains))), 5),
             "best_epoch": info.best_epoch,

@@ -8,9 +8,6 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-os.environ.setdefault("HF_HUB_OFFLINE", "1")
-os.environ.setdefault("TRANSFORMERS_OFFLINE", "1")
-
 SHARED_DATA = Path(__file__).resolve().parents[2] / "shared" / "data"
 SHARED_DATA = Path(os.environ.get("WHYREC_SHARED_DATA", SHARED_DATA))
 
@@ -80,8 +77,8 @@ def write_csv(path: Path, sequences: list[list[int]], items: bool = True) -> tup
 @pytest.fixture(scope="session")
 def recommender(tmp_path_factory: pytest.TempPathFactory):  # type: ignore[no-untyped-def]
     """A tiny item-kNN run on the bundled demo data (hashing encoder), shared by the service tests."""
-    from whyrec.recommender import Recommender
     from whyrec.service.testing import build_tiny_run
+    from whyrec.training.recommender import Recommender
 
     base = tmp_path_factory.getbasetemp()
     with pytest.MonkeyPatch.context() as patch:

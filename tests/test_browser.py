@@ -50,9 +50,9 @@ def site(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[str, str, s
     """(base URL, a run user, the item whose title carries markup) on a live uvicorn server."""
     sync_playwright = _require_browser()  # noqa: F841 - fail or skip before any work
     from whyrec.data import ItemCatalog
-    from whyrec.recommender import Recommender
     from whyrec.service import EventStore, create_app
     from whyrec.service.testing import build_tiny_run, running_server
+    from whyrec.training.recommender import Recommender
 
     base = tmp_path_factory.getbasetemp()
     with pytest.MonkeyPatch.context() as patch:

@@ -145,7 +145,28 @@ def test_evaluate_writes_the_metrics_contract(dataset: tuple[Path, Path], tmp_pa
             "does not exist",
         ),
         (["train", "--dataset", "demo", "--set", "nope=1", "--out", "{tmp}/r"], "no chosen model (sasrec)"),
-        (["train", "--dataset", "demo", "--set", "max_epochs=abc", "--out", "{tmp}/r"], "not of type int"),
+        (
+            ["train", "--dataset", "demo", "--set", "max_epochs=abc", "--out", "{tmp}/r"],
+            "is not a whole number",
+        ),
+        (
+            [
+                "train",
+                "--dataset",
+                "demo",
+                "--model",
+                "gru4rec",
+                "--set",
+                "objective=masked",
+                "--out",
+                "{tmp}/r",
+            ],
+            "no chosen model (gru4rec) has this setting",
+        ),
+        (
+            ["train", "--dataset", "demo", "--set", "schedule=linear", "--out", "{tmp}/r"],
+            "schedule must be one of",
+        ),
         (["evaluate", "--dataset", "demo", "--models", "pop,sasrec", "--set", "lr"], "takes KEY=VALUE"),
         (
             ["train", "--dataset", "demo", "--set", "dim=30", "--set", "n_heads=4", "--out", "{tmp}/r"],

@@ -11,9 +11,9 @@ import pytest
 
 from whyrec.data import ItemCatalog, SequenceSplit, Vocabulary
 from whyrec.explain import Explainer, GroundingChecker
-from whyrec.models import FitData, ItemKNN, SASRec, SASRecConfig
-from whyrec.recommender import Recommender
+from whyrec.models import FitData, ItemKNN, SASRec, SASRecConfig, TrainingConfig
 from whyrec.text import HashingEncoder
+from whyrec.training.recommender import Recommender
 
 from .conftest import markov_sequences, markov_successor
 
@@ -73,10 +73,9 @@ def test_itemknn_exact_form_equals_occlusion(knn_rec: Recommender) -> None:
 
 @pytest.fixture(scope="module")
 def markov_rec() -> Recommender:
-    config = SASRecConfig(
-        dim=32, n_layers=1, n_heads=1, max_len=20, lr=5e-3, max_epochs=30, patience=3, batch_size=64
-    )
-    return make_recommender(markov_sequences(300, 40, 20), SASRec(config))
+    config = SASRecConfig(dim=32, n_layers=1, n_heads=1, max_len=20)
+    training = TrainingConfig(lr=5e-3, max_epochs=30, patience=3, batch_size=64)
+    return make_recommender(markov_sequences(300, 40, 20), SASRec(config, training))
 
 
 def test_sasrec_evidence_names_the_item_that_determines_the_next_one(markov_rec: Recommender) -> None:

@@ -17,10 +17,10 @@ from fastapi.testclient import TestClient
 from whyrec.cli import main
 from whyrec.data import Dataset, ItemCatalog
 from whyrec.data.dataset import clean
-from whyrec.feedback import fold_events_into
-from whyrec.recommender import Recommender
 from whyrec.service import EventStore, create_app, default_db_url
 from whyrec.service.testing import build_tiny_run
+from whyrec.training.feedback import fold_events_into
+from whyrec.training.recommender import Recommender
 
 
 @pytest.fixture(scope="module")

@@ -11,7 +11,7 @@ import pytest
 import torch
 
 from whyrec.data import SequenceSplit, Vocabulary
-from whyrec.eval import evaluate
+from whyrec.metrics import evaluate
 from whyrec.models import (
     BERT4Rec,
     ContentModel,
@@ -20,20 +20,23 @@ from whyrec.models import (
     GRU4RecConfig,
     Hybrid,
     HybridConfig,
+    ItemEmbeddingConfig,
     ItemKNN,
     Popularity,
     SASRec,
     SASRecConfig,
     Scorer,
+    TrainingConfig,
 )
 from whyrec.models.nets import byte_dropout
 from whyrec.text import HashingEncoder
 
 from .conftest import markov_sequences, markov_successor
 
-SMALL_SASREC = SASRecConfig(
-    dim=32, n_layers=1, n_heads=1, max_len=20, dropout=0.1, lr=5e-3, max_epochs=30, patience=3, batch_size=64
-)
+SMALL_SASREC = SASRecConfig(dim=32, n_layers=1, n_heads=1, max_len=20, dropout=0.1)
+SMALL_TRAINING = TrainingConfig(lr=5e-3, max_epochs=30, patience=3, batch_size=64)
+SHORT = replace(SMALL_TRAINING, max_epochs=2)
+SHORT_GRU = replace(GRU4Rec.default_training, max_epochs=2)
 
 
 def make_split(sequences: list[list[int]], n_items: int | None = None) -> SequenceSplit:
@@ -66,14 +69,9 @@ def test_data_has_a_known_answer(markov: FitData) -> None:
 @pytest.mark.parametrize(
     ("factory", "threshold"),
     [
-        (lambda: SASRec(SMALL_SASREC), 0.9),
-        (
-            lambda: GRU4Rec(
-                GRU4RecConfig(dim=32, max_len=20, lr=5e-3, max_epochs=30, patience=3, batch_size=64)
-            ),
-            0.9,
-        ),
-        (lambda: BERT4Rec(SMALL_SASREC), 0.6),
+        (lambda: SASRec(SMALL_SASREC, SMALL_TRAINING), 0.9),
+        (lambda: GRU4Rec(GRU4RecConfig(dim=32, max_len=20), SMALL_TRAINING), 0.9),
+        (lambda: BERT4Rec(replace(SMALL_SASREC, objective="masked"), SMALL_TRAINING), 0.6),
     ],
     ids=["sasrec", "gru4rec", "bert4rec-masked"],
 )
@@ -113,10 +111,10 @@ def test_content_model_scores_unseen_items_by_text() -> None:
 
 
 def test_sasrec_represents_items_unseen_in_training_by_text(markov: FitData) -> None:
-    model = SASRec(SMALL_SASREC).fit(markov)
+    model = SASRec(SMALL_SASREC, SMALL_TRAINING).fit(markov)
     table = model.net.items.table().detach().numpy()  # type: ignore[union-attr]
     assert np.abs(table[1:41]).sum(axis=1).min() > 0  # every item has a representation
-    ids_only = SASRec(SASRecConfig(**{**SMALL_SASREC.__dict__, "use_text": False, "max_epochs": 1}))
+    ids_only = SASRec(SMALL_SASREC, replace(SHORT, max_epochs=1), ItemEmbeddingConfig(use_text=False))
     ids_only.fit(markov)
     assert ids_only.net.items.text is None  # type: ignore[union-attr]
 
@@ -127,21 +125,30 @@ def test_bad_config_is_refused() -> None:
     with pytest.raises(ValueError, match="divisible"):
         SASRecConfig(dim=30, n_heads=4)
     with pytest.raises(ValueError, match="schedule"):
-        GRU4RecConfig(schedule="linear")  # type: ignore[arg-type]
+        TrainingConfig(schedule="linear")  # type: ignore[arg-type]
+    with pytest.raises(ValueError, match="dim must be an integer"):
+        GRU4RecConfig(dim=1.5)  # type: ignore[arg-type]
+    with pytest.raises(ValueError, match="lr must be more than 0"):
+        TrainingConfig(lr=0)
+    with pytest.raises(ValueError, match="use_text"):
+        ItemEmbeddingConfig(use_text=False, id_dropout=0.3)
+    with pytest.raises(TypeError, match="GRU4RecConfig"):
+        GRU4Rec(SMALL_SASREC)  # type: ignore[arg-type]
+    with pytest.raises(ValueError, match="objective='masked'"):
+        BERT4Rec(SMALL_SASREC)
+    with pytest.raises(ValueError, match="no field 'mask_prob'"):
+        GRU4RecConfig.from_dict({"mask_prob": 0.2})
 
 
 FAST_MODELS = {
     "pop": Popularity,
     "itemknn": ItemKNN,
     "content": ContentModel,
-    "sasrec": lambda: SASRec(SASRecConfig(**{**SMALL_SASREC.__dict__, "max_epochs": 2})),
-    "gru4rec": lambda: GRU4Rec(GRU4RecConfig(dim=16, max_len=20, max_epochs=2)),
+    "sasrec": lambda: SASRec(SMALL_SASREC, SHORT),
+    "gru4rec": lambda: GRU4Rec(GRU4RecConfig(dim=16, max_len=20), SHORT_GRU),
     "hybrid": lambda: Hybrid(
         HybridConfig(seeds=2),
-        sequence=[
-            SASRec(SASRecConfig(**{**SMALL_SASREC.__dict__, "max_epochs": 2})),
-            GRU4Rec(GRU4RecConfig(dim=16, max_len=20, max_epochs=2)),
-        ],
+        prototypes=[SASRec(SMALL_SASREC, SHORT), GRU4Rec(GRU4RecConfig(dim=16, max_len=20), SHORT_GRU)],
     ),
 }
 
@@ -149,8 +156,10 @@ FAST_MODELS = {
 @pytest.mark.parametrize("name", list(FAST_MODELS))
 def test_scorer_contract(name: str, markov: FitData, tmp_path: Path) -> None:
     """Shape, finiteness, batch independence, and an exact save/load round trip."""
-    model: Scorer = FAST_MODELS[name]().fit(markov)
-    assert isinstance(model, Scorer)
+    model: Scorer = FAST_MODELS[name]()
+    assert not model.fitted
+    model.fit(markov)
+    assert isinstance(model, Scorer) and model.fitted
     histories, _ = markov.split.test()
     batch = [*histories[:7], np.array([3]), np.array([], dtype=np.int64)]
     scores = model.score(batch)
@@ -160,20 +169,20 @@ def test_scorer_contract(name: str, markov: FitData, tmp_path: Path) -> None:
     np.testing.assert_allclose(scores, alone, rtol=1e-4, atol=1e-4)  # occlusion relies on this
     model.save(tmp_path)
     loaded = type(model).load(tmp_path, markov.item_vectors)
+    assert loaded.fitted and dict(loaded.configs()) == dict(model.configs())
     np.testing.assert_allclose(loaded.score(batch), scores, rtol=1e-5, atol=1e-5)
 
 
 def test_sasrec_training_is_reproducible(markov: FitData) -> None:
-    config = SASRecConfig(**{**SMALL_SASREC.__dict__, "max_epochs": 2})
-    a = SASRec(config).fit(markov).score(markov.split.test()[0][:5])
-    b = SASRec(config).fit(markov).score(markov.split.test()[0][:5])
+    a = SASRec(SMALL_SASREC, SHORT).fit(markov).score(markov.split.test()[0][:5])
+    b = SASRec(SMALL_SASREC, SHORT).fit(markov).score(markov.split.test()[0][:5])
     np.testing.assert_allclose(a, b, rtol=1e-5, atol=1e-5)
 
 
 def test_hybrid_weights_are_chosen_on_validation(markov: FitData) -> None:
-    model = Hybrid(HybridConfig(sequence_models=("sasrec",), seeds=1), sequence=SASRec(SMALL_SASREC)).fit(
-        markov
-    )
+    model = Hybrid(
+        HybridConfig(sequence_models=("sasrec",), seeds=1), prototypes=[SASRec(SMALL_SASREC, SHORT)]
+    ).fit(markov)
     grid = model.weights.grid
     assert len(grid) == len(model.config.cf_weights) * len(model.config.content_weights)
     best = max(g["valid_NDCG@10"] for g in grid)
@@ -182,71 +191,52 @@ def test_hybrid_weights_are_chosen_on_validation(markov: FitData) -> None:
 
 
 def test_hybrid_sequence_part_is_an_ensemble_of_seeds_and_models(markov: FitData) -> None:
-    sasrec = SASRec(SASRecConfig(**{**SMALL_SASREC.__dict__, "max_epochs": 3}))
-    gru = GRU4Rec(GRU4RecConfig(dim=16, max_len=20, max_epochs=3))
-    model = Hybrid(HybridConfig(seeds=2), sequence=[gru, sasrec]).fit(markov)
-    names = [(m.name, m.config.seed) for m in model.members]  # type: ignore[attr-defined]
+    sasrec = SASRec(SMALL_SASREC, replace(SHORT, max_epochs=3))
+    gru = GRU4Rec(GRU4RecConfig(dim=16, max_len=20), replace(SHORT_GRU, max_epochs=3))
+    model = Hybrid(HybridConfig(seeds=2), prototypes=[gru, sasrec])
+    names = [(m.name, m.training.seed) for m in model.members]
     assert names == [("sasrec", 0), ("sasrec", 1), ("gru4rec", 0), ("gru4rec", 1)]
-    assert model.members[0] is sasrec and model.members[2] is gru  # reused, not trained again
-    assert model.members[1].config == replace(sasrec.config, seed=1)  # type: ignore[attr-defined]
+    assert model.members[1].training == replace(sasrec.training, seed=1)
+    assert model.members[0] is not sasrec  # a prototype gives its configs, never its instance
+    sasrec.fit(markov)
+    assert model.adopt([sasrec, gru]) == ["sequence_0"]  # gru is not fitted: nothing to take
+    assert model.members[0] is sasrec
+    model.fit(markov)
     histories = markov.split.test()[0][:8]
     a, b = model.members[0].score(histories), model.members[1].score(histories)
     assert not np.allclose(a, b)  # different seeds, different nets
     # the sequence part is the mean of the members' rank-normalised scores
-    from whyrec.models.hybrid import _rank_scores
+    from whyrec.models.hybrid import rank_scores
 
-    expected = np.mean([_rank_scores(m.score(histories), histories) for m in model.members], axis=0)
+    expected = np.mean([rank_scores(m.score(histories), histories) for m in model.members], axis=0)
     np.testing.assert_allclose(model._sequence_scores(histories), expected, rtol=1e-6)
     with pytest.raises(ValueError, match="not in sequence_models"):
-        Hybrid(HybridConfig(sequence_models=("gru4rec",)), sequence=sasrec)
+        Hybrid(HybridConfig(sequence_models=("gru4rec",)), prototypes=[sasrec])
     with pytest.raises(ValueError, match="seeds"):
         HybridConfig(seeds=0)
 
 
-def test_hybrid_saved_before_the_ensemble_still_loads(markov: FitData, tmp_path: Path) -> None:
-    import json
+def test_hybrid_members_take_consecutive_seeds_from_their_prototype() -> None:
+    """A prototype with seed 1 gives members 1, 2, 3: never two identical networks."""
+    prototype = SASRec(SMALL_SASREC, replace(SHORT, seed=1))
+    model = Hybrid(HybridConfig(sequence_models=("sasrec",), seeds=3), prototypes=[prototype])
+    assert [m.training.seed for m in model.members] == [1, 2, 3]
 
-    model = Hybrid(HybridConfig(sequence_models=("sasrec",), seeds=1), sequence=SASRec(SMALL_SASREC)).fit(
-        markov
+
+def test_hybrid_adopts_only_the_same_model(markov: FitData) -> None:
+    other = SASRec(replace(SMALL_SASREC, dim=16), SHORT).fit(markov)
+    model = Hybrid(
+        HybridConfig(sequence_models=("sasrec",), seeds=1), prototypes=[SASRec(SMALL_SASREC, SHORT)]
     )
-    model.save(tmp_path)
-    # the layout of earlier releases: one sequence model in hybrid_sequence/, named in sequence_model
-    (tmp_path / "hybrid_sequence_0").rename(tmp_path / "hybrid_sequence")
-    meta = json.loads((tmp_path / "hybrid_config.json").read_text())
-    meta["sequence_model"] = meta.pop("sequence_members")[0]
-    for key in ("sequence_models", "seeds"):
-        meta["config"].pop(key)
-    (tmp_path / "hybrid_config.json").write_text(json.dumps(meta))
-    loaded = Hybrid.load(tmp_path, markov.item_vectors)
-    histories = markov.split.test()[0][:5]
-    np.testing.assert_allclose(loaded.score(histories), model.score(histories), rtol=1e-5, atol=1e-5)
-    assert (tmp_path / "hybrid_sequence").is_dir()  # loading changed nothing on disk
-
-
-def test_sasrec_saved_before_the_unknown_id_vector_still_loads(tmp_path: Path) -> None:
-    """Earlier releases gave cold items a zero ID part and saved no ``items.unknown``."""
-    sequences = markov_sequences(n_users=60, n_items=30, length=8)
-    split = make_split([[i for i in s[:-2] if i != 7] + s[-2:] for s in sequences], n_items=30)
-    model = SASRec(replace(SMALL_SASREC, max_epochs=1)).fit(fit_data(split))
-    assert model.net is not None
-    with torch.no_grad():
-        model.net.items.unknown.zero_()
-    model._table = None
-    model.save(tmp_path)
-    weights = tmp_path / "sasrec_weights.pt"
-    state = torch.load(weights, weights_only=True)
-    del state["items.unknown"]
-    torch.save(state, weights)
-    loaded = SASRec.load(tmp_path, fit_data(split).item_vectors)
-    histories = split.test()[0][:5]
-    np.testing.assert_allclose(loaded.score(histories), model.score(histories), rtol=1e-5, atol=1e-5)
+    assert model.adopt([other, Popularity().fit(markov)]) == []
+    assert model.members[0] is not other
 
 
 def test_rank_fusion_ranks_unseen_items_and_puts_seen_last() -> None:
-    from whyrec.models.hybrid import _rank_scores
+    from whyrec.models.hybrid import rank_scores
 
     scores = np.array([[0.1, 0.9, 0.5, 0.7], [3.0, 2.0, 1.0, 0.0]])
-    fused = _rank_scores(scores, [np.array([1]), np.array([], dtype=np.int64)])
+    fused = rank_scores(scores, [np.array([1]), np.array([], dtype=np.int64)])
     # row 0: item 1 is seen; unseen order 3 > 2 > 0, then the seen item
     np.testing.assert_allclose(fused[0], -np.log1p([2, 3, 1, 0]))
     np.testing.assert_allclose(fused[1], -np.log1p([0, 1, 2, 3]))
@@ -364,8 +354,8 @@ def test_unseen_items_can_be_left_out_of_the_training_softmax() -> None:
     split = make_split([[i for i in s[:-2] if i not in (7, 19)] + s[-2:] for s in sequences], n_items=30)
     seen = split.train_item_counts() > 0
     assert not seen[[7, 19]].any() and seen.sum() == 28
-    config = SASRecConfig(**{**SMALL_SASREC.__dict__, "max_epochs": 1, "unseen_negatives": False})
-    model = SASRec(config).fit(fit_data(split))
+    training = replace(SMALL_TRAINING, max_epochs=1)
+    model = SASRec(SMALL_SASREC, training, ItemEmbeddingConfig(unseen_negatives=False)).fit(fit_data(split))
     net = model.net
     assert net is not None
     batch = torch.from_numpy(model._windows(split.train())[:16])
@@ -379,7 +369,7 @@ def test_unseen_items_can_be_left_out_of_the_training_softmax() -> None:
         targets = torch.from_numpy(np.searchsorted(index, (y[y > 0] - 1).numpy()))
         expected = torch.nn.functional.cross_entropy(logits, targets)
     assert torch.isclose(loss, expected, atol=1e-5)
-    with_unseen = SASRec(replace(config, unseen_negatives=True))
+    with_unseen = SASRec(SMALL_SASREC, training, ItemEmbeddingConfig(unseen_negatives=True))
     with_unseen.n_items, with_unseen.net = model.n_items, net
     with torch.no_grad():
         assert with_unseen._loss(net, batch, torch.Generator()) > loss  # two more negatives
@@ -403,11 +393,11 @@ def test_text_carries_items_never_seen_in_training() -> None:
     cold = np.flatnonzero(split.train_item_counts()[targets] == 0)
     assert len(cold) == 200
     cold_items = np.unique(targets[cold])
-    text_model = SASRec(SMALL_SASREC).fit(data)
+    text_model = SASRec(SMALL_SASREC, SMALL_TRAINING).fit(data)
     got = evaluate(text_model, [histories[i] for i in cold], targets[cold], split.n_items)
     assert got["MRR@10"] > 0.9, got
     # without text every cold item has the same representation: the right one cannot be told apart
-    id_only = SASRec(replace(SMALL_SASREC, use_text=False)).fit(data)
+    id_only = SASRec(SMALL_SASREC, SMALL_TRAINING, ItemEmbeddingConfig(use_text=False)).fit(data)
     scores = id_only.score([histories[i] for i in cold])[:, cold_items]
     np.testing.assert_allclose(scores, scores[:, :1].repeat(len(cold_items), axis=1), atol=1e-6)
     got = evaluate(id_only, [histories[i] for i in cold], targets[cold], split.n_items)

@@ -13,8 +13,8 @@ pytest.importorskip("httpx")
 
 from fastapi.testclient import TestClient
 
-from whyrec.recommender import Recommender
 from whyrec.service import EventStore, ServiceSettings, StoreError, create_app
+from whyrec.training.recommender import Recommender
 
 CJK = re.compile(r"[\u4e00-\u9fff]")
 CONTRACT_PATHS = {

@@ -12,8 +12,8 @@ pytest.importorskip("fastapi")
 
 from fastapi.testclient import TestClient
 
-from whyrec.recommender import Recommender
 from whyrec.service import EventStore, create_app
+from whyrec.training.recommender import Recommender
 
 CJK = re.compile(r"[\u4e00-\u9fff]")
 

@@ -13,9 +13,9 @@ import pytest
 httpx = pytest.importorskip("httpx")
 pytest.importorskip("uvicorn")
 
-from whyrec.recommender import Recommender  # noqa: E402
 from whyrec.service import EventStore, create_app  # noqa: E402
 from whyrec.service.testing import running_server  # noqa: E402
+from whyrec.training.recommender import Recommender  # noqa: E402
 
 N_POSTS = 200
 

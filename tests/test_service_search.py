@@ -8,9 +8,9 @@ import importlib.util
 import pytest
 
 from whyrec.data import LoadOptions
-from whyrec.pipeline import prepare, train_run
-from whyrec.recommender import Recommender
 from whyrec.service.search import ItemSearch
+from whyrec.training.pipeline import prepare, train_run
+from whyrec.training.recommender import Recommender
 
 ITEMS = {
     "space": (
@@ -43,9 +43,9 @@ def recommender(tmp_path_factory: pytest.TempPathFactory) -> Recommender:
     with pytest.MonkeyPatch.context() as patch:
         patch.setenv("WHYREC_CACHE", str(base / "cache"))
         patch.setenv("HF_HUB_OFFLINE", "1")
-        prepared = prepare(f"csv:{inter}", LoadOptions(items=str(items)), encoder=None, say=lambda _: None,
+        prepared = prepare(f"csv:{inter}", LoadOptions(items=str(items)), encoder=None,
                            progress=False)  # fmt: skip
-        rec, _ = train_run(prepared, "itemknn", base / "run", progress=False, say=lambda _: None)
+        rec, _ = train_run(prepared, "itemknn", base / "run", progress=False)
     return rec
 
 

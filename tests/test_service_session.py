@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from whyrec.service.session import fold
+from whyrec.events import fold
 
 
 @dataclass(frozen=True)

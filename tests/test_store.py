@@ -12,7 +12,7 @@ import pytest
 
 pytest.importorskip("sqlalchemy")
 
-from whyrec.service.store import EventStore, StoreError, _redact, default_db_url
+from whyrec.events.store import EventStore, StoreError, _redact, default_db_url
 
 PG_URL = os.environ.get("WHYREC_TEST_PG_URL")
 

@@ -26,7 +26,7 @@ from whyrec.models import (
     SASRecConfig,
     Scorer,
 )
-from whyrec.recommender import Recommendation, Recommender
+from whyrec.training.recommender import Recommendation, Recommender
 
 __version__ = "0.1.0"
 

@@ -23,7 +23,7 @@ from whyrec.explain.types import (
     Sentence,
     WhyNot,
 )
-from whyrec.recommender import Recommendation, Recommender, rank_of
+from whyrec.training.recommender import Recommendation, Recommender, rank_of
 
 
 @dataclass

@@ -19,6 +19,7 @@ from typing import Any, Protocol
 from whyrec.errors import WhyrecError
 from whyrec.explain.sentences import GroundingChecker
 from whyrec.explain.types import Sentence
+from whyrec.offline import stay_offline
 
 SUSPICIOUS = re.compile(
     r"ignore (all|any|previous|prior)|instruction|system prompt|https?://|www\.|\b\w+\.(com|org|net|io|example)\b|[<>{}]",
@@ -124,6 +125,7 @@ class SmolLMPhraser:
             if self._model is not None:
                 return
             try:
+                stay_offline()  # before Hugging Face libraries read the environment
                 from transformers import AutoModelForCausalLM, AutoTokenizer
             except ImportError:
                 raise WhyrecError("LLM phrasing needs: pip install 'whyrec[llm]'") from None

@@ -1,14 +1,16 @@
 """Recommendation models; every one follows the :class:`Scorer` protocol."""
 
 from whyrec.models.base import FitData, FitInfo, Scorer
+from whyrec.models.config import Config, ItemEmbeddingConfig, TrainingConfig
+from whyrec.models.gru4rec import GRU4Rec, GRU4RecConfig
 from whyrec.models.hybrid import Hybrid, HybridConfig
-from whyrec.models.registry import MODELS, build_models, model_class
-from whyrec.models.sequence import BERT4Rec, GRU4Rec, GRU4RecConfig, SASRec, SASRecConfig
+from whyrec.models.sasrec import BERT4Rec, SASRec, SASRecConfig
+from whyrec.models.sequence import SequenceModel
 from whyrec.models.simple import ContentConfig, ContentModel, ItemKNN, ItemKNNConfig, Popularity
 
 __all__ = [
-    "MODELS",
     "BERT4Rec",
+    "Config",
     "ContentConfig",
     "ContentModel",
     "FitData",
@@ -17,12 +19,13 @@ __all__ = [
     "GRU4RecConfig",
     "Hybrid",
     "HybridConfig",
+    "ItemEmbeddingConfig",
     "ItemKNN",
     "ItemKNNConfig",
     "Popularity",
     "SASRec",
     "SASRecConfig",
     "Scorer",
-    "build_models",
-    "model_class",
+    "SequenceModel",
+    "TrainingConfig",
 ]

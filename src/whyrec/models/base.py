@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Protocol, Self, runtime_checkable
@@ -43,6 +43,15 @@ class Scorer(Protocol):
     name: str
     n_items: int
     fit_info: FitInfo
+
+    @property
+    def fitted(self) -> bool:
+        """Trained or loaded (``fit`` on a fitted model trains it again)."""
+        ...
+
+    def configs(self) -> Mapping[str, Any]:
+        """Everything that defines the model before training, by role (``{}`` if nothing)."""
+        ...
 
     def fit(self, data: FitData) -> Self: ...
 

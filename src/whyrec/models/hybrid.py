@@ -9,45 +9,46 @@ from __future__ import annotations
 import itertools
 import json
 import time
-from collections.abc import Sequence
+from collections.abc import Iterable, Sequence
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
-from typing import Literal, Self
+from typing import Any, Literal, Self
 
 import numpy as np
 
-from whyrec.eval.metrics import mask_seen, metrics_from_ranks, target_ranks
+from whyrec.errors import RunError
+from whyrec.metrics import mask_seen, metrics_from_ranks, target_ranks
 from whyrec.models.base import FitData, FitInfo, Scorer
-from whyrec.models.sequence import _SequenceModel
+from whyrec.models.config import Config, setting
+from whyrec.models.gru4rec import GRU4Rec
+from whyrec.models.sasrec import BERT4Rec, SASRec
+from whyrec.models.sequence import SequenceModel
 from whyrec.models.simple import ContentModel, ItemKNN
 
-SEQUENCE_MODELS = {"sasrec", "bert4rec", "gru4rec"}
+#: the sequence models a hybrid can hold, by name
+MEMBERS: dict[str, type[SequenceModel]] = {"sasrec": SASRec, "bert4rec": BERT4Rec, "gru4rec": GRU4Rec}
 
 
 @dataclass(frozen=True)
-class HybridConfig:
+class HybridConfig(Config):
     # candidate weights of the CF and content parts; the sequence part has weight 1
-    cf_weights: tuple[float, ...] = (0.0, 0.05, 0.1, 0.2, 0.3, 0.5, 1.0, 2.0)
-    content_weights: tuple[float, ...] = (0.0, 0.05, 0.1, 0.2, 0.3, 0.5, 1.0)
+    cf_weights: tuple[float, ...] = setting((0.0, 0.05, 0.1, 0.2, 0.3, 0.5, 1.0, 2.0), ge=0)
+    content_weights: tuple[float, ...] = setting((0.0, 0.05, 0.1, 0.2, 0.3, 0.5, 1.0), ge=0)
     # how each part's scores are put on one scale before they are added:
     # "rank": -log(1 + rank among the user's unseen items), robust to each part's score shape;
     # "zscore": per-user standardisation of the raw scores
     normalise: Literal["rank", "zscore"] = "rank"
-    # the sequence part: the mean of these models' normalised scores, each trained from seeds
-    # 0..seeds-1 (chosen on ml-100k validation: bench/results/ensemble-ml-100k.json)
+    # the sequence part: the mean of these models' normalised scores, each trained from `seeds`
+    # consecutive seeds (chosen on ml-100k validation: bench/results/ensemble-ml-100k.json)
     sequence_models: tuple[str, ...] = ("sasrec", "gru4rec")
-    seeds: int = 3
+    seeds: int = setting(3, ge=1)
 
-    def __post_init__(self) -> None:
-        if self.normalise not in ("rank", "zscore"):
-            raise ValueError(f"normalise must be 'rank' or 'zscore', not {self.normalise!r}")
-        unknown = set(self.sequence_models) - SEQUENCE_MODELS
+    def check(self) -> None:
+        unknown = set(self.sequence_models) - set(MEMBERS)
         if unknown or not self.sequence_models:
-            raise ValueError(
-                f"sequence_models must be some of {sorted(SEQUENCE_MODELS)}, not {self.sequence_models}"
-            )
-        if self.seeds < 1:
-            raise ValueError(f"seeds must be at least 1, not {self.seeds}")
+            raise ValueError(f"sequence_models must be some of {sorted(MEMBERS)}, not {self.sequence_models}")
+        if not self.cf_weights or not self.content_weights:
+            raise ValueError("cf_weights and content_weights need at least one candidate each")
 
 
 @dataclass
@@ -58,7 +59,7 @@ class HybridWeights:
     grid: list[dict[str, float]] = field(default_factory=list)  # validation NDCG@10 per candidate
 
 
-def _rank_scores(scores: np.ndarray, histories: Sequence[np.ndarray]) -> np.ndarray:
+def rank_scores(scores: np.ndarray, histories: Sequence[np.ndarray]) -> np.ndarray:
     """-log(1 + rank) of each item among the user's unseen items (seen items rank last)."""
     masked = mask_seen(scores.astype(np.float64, copy=True), histories)
     order = np.argsort(-masked, axis=1, kind="stable")
@@ -67,7 +68,7 @@ def _rank_scores(scores: np.ndarray, histories: Sequence[np.ndarray]) -> np.ndar
     return -np.log1p(ranks).astype(np.float32)
 
 
-def _standardise(scores: np.ndarray) -> np.ndarray:
+def standardise(scores: np.ndarray) -> np.ndarray:
     """Per-user z-scores, so parts on different scales can be added."""
     scores = scores.astype(np.float32, copy=False)
     mean = scores.mean(axis=1, keepdims=True)
@@ -75,13 +76,18 @@ def _standardise(scores: np.ndarray) -> np.ndarray:
     return (scores - mean) / np.maximum(std, 1e-6)
 
 
+def same_model(a: Scorer, b: Scorer) -> bool:
+    """Same class and the same configs: one may stand in for the other."""
+    return type(a) is type(b) and dict(a.configs()) == dict(b.configs())
+
+
 class Hybrid:
     """score = 1·n(sequence) + β·n(item-kNN) + α·n(content), with n a per-user normalisation
     (by default rank fusion: n = -log(1 + the item's rank among the user's unseen items)).
 
     The content part is the cosine between the user's LM profile and the item's LM vector; β and
-    α are picked by validation NDCG@10. Parts already fitted (for example a SASRec trained in the
-    same ``evaluate`` run) are reused as they are.
+    α are picked by validation NDCG@10. :meth:`adopt` takes parts already fitted elsewhere (for
+    example a SASRec trained in the same ``evaluate`` run) when they are the same model.
     """
 
     name = "hybrid"
@@ -89,35 +95,63 @@ class Hybrid:
     def __init__(
         self,
         config: HybridConfig | None = None,
-        sequence: Scorer | Sequence[Scorer] | None = None,
+        prototypes: Iterable[SequenceModel] = (),
         cf: ItemKNN | None = None,
         content: ContentModel | None = None,
     ) -> None:
-        """``sequence``: models to reuse as the seed-0 members (for example a SASRec trained in the
-        same ``evaluate`` run); the other members are built from ``config``."""
-        from whyrec.models.registry import model_class
-
+        """PROTOTYPES: an untrained model per name of ``config.sequence_models`` whose configs the
+        members take (default: each class's defaults); a member set trains from ``seeds``
+        consecutive seeds starting at its prototype's."""
         self.config = config or HybridConfig()
-        given = [sequence] if isinstance(sequence, _SequenceModel) else list(sequence or [])  # type: ignore[arg-type]
-        reuse: dict[str, _SequenceModel] = {m.name: m for m in given}  # type: ignore[misc]
-        self.members: list[Scorer] = []
-        for name in self.config.sequence_models:
-            first = reuse.pop(name) if name in reuse else model_class(name)()
-            self.members.append(first)
-            self.members += [first.reseeded(seed) for seed in range(1, self.config.seeds)]
-        if reuse:
+        given = {p.name: p for p in prototypes}
+        extra = sorted(set(given) - set(self.config.sequence_models))
+        if extra:
             raise ValueError(
-                f"sequence models {sorted(reuse)} are not in sequence_models {self.config.sequence_models}"
+                f"sequence models {extra} are not in sequence_models {self.config.sequence_models}"
             )
+        self.members: list[SequenceModel] = []
+        for name in self.config.sequence_models:
+            first = given.get(name) or MEMBERS[name]()
+            seed = first.training.seed
+            self.members += [first.reseeded(seed + offset) for offset in range(self.config.seeds)]
         self.cf = cf or ItemKNN()
         self.content = content or ContentModel()
         self.weights = HybridWeights()
         self.n_items = 0
+        self.fitted = False
         self.fit_info = FitInfo()
 
+    def configs(self) -> dict[str, Config]:
+        return {"config": self.config}
+
     def parts(self) -> dict[str, Scorer]:
-        members = {f"sequence_{i}": m for i, m in enumerate(self.members)}
+        members: dict[str, Scorer] = {f"sequence_{i}": m for i, m in enumerate(self.members)}
         return {**members, "cf": self.cf, "content": self.content}
+
+    def adopt(self, models: Iterable[Scorer]) -> list[str]:
+        """Use these fitted models in place of the same untrained parts; the names of the parts
+        taken. A part is only replaced by a model of the same class and configs."""
+        taken = []
+        for model in models:
+            if not model.fitted:
+                continue
+            if isinstance(model, SequenceModel):
+                for i, member in enumerate(self.members):
+                    if not member.fitted and same_model(member, model):
+                        self.members[i] = model
+                        taken.append(f"sequence_{i}")
+                        break
+            elif isinstance(model, ItemKNN) and not self.cf.fitted and same_model(self.cf, model):
+                self.cf = model
+                taken.append("cf")
+            elif (
+                isinstance(model, ContentModel)
+                and not self.content.fitted
+                and same_model(self.content, model)
+            ):
+                self.content = model
+                taken.append("content")
+        return taken
 
     def _sequence_scores(self, histories: Sequence[np.ndarray]) -> np.ndarray:
         total = self._normalise(self.members[0].score(histories), histories)
@@ -127,12 +161,12 @@ class Hybrid:
 
     def fit(self, data: FitData) -> Self:
         start = time.perf_counter()
-        trained = 0.0  # seconds spent by parts fitted elsewhere (reused), counted in the total
+        elsewhere = 0.0  # seconds spent by parts fitted elsewhere (adopted), counted in the total
         for part in self.parts().values():
-            if part.n_items != data.split.n_items:
-                part.fit(data)
+            if part.fitted and part.n_items == data.split.n_items:
+                elsewhere += part.fit_info.train_seconds
             else:
-                trained += part.fit_info.train_seconds
+                part.fit(data)
         self.n_items = data.split.n_items
         histories, targets = data.split.valid()
         z = {
@@ -148,13 +182,14 @@ class Hybrid:
             if ndcg > best[0]:
                 best = (ndcg, (cf, content))
         self.weights = HybridWeights(1.0, best[1][0], best[1][1], grid)
+        self.fitted = True
         self.fit_info = FitInfo(
-            train_seconds=time.perf_counter() - start + trained,
+            train_seconds=time.perf_counter() - start + elsewhere,
             best_valid_ndcg10=best[0],
             extra={
                 "weights": {"sequence": 1.0, "cf": best[1][0], "content": best[1][1]},
                 "sequence_members": [
-                    {"model": m.name, "seed": m.config.seed, "valid_NDCG@10": m.fit_info.best_valid_ndcg10}  # type: ignore[attr-defined]
+                    {"model": m.name, "seed": m.training.seed, "valid_NDCG@10": m.fit_info.best_valid_ndcg10}
                     for m in self.members
                 ],
             },
@@ -163,8 +198,8 @@ class Hybrid:
 
     def _normalise(self, scores: np.ndarray, histories: Sequence[np.ndarray]) -> np.ndarray:
         if self.config.normalise == "rank":
-            return _rank_scores(scores, histories)
-        return _standardise(scores)
+            return rank_scores(scores, histories)
+        return standardise(scores)
 
     def score(self, histories: Sequence[np.ndarray]) -> np.ndarray:
         w = self.weights
@@ -180,8 +215,8 @@ class Hybrid:
             sub = directory / f"hybrid_{name}"
             sub.mkdir(parents=True, exist_ok=True)
             part.save(sub)
-        meta = {
-            "config": asdict(self.config),
+        meta: dict[str, Any] = {
+            "config": self.config.to_dict(),
             "weights": asdict(self.weights),
             "n_items": self.n_items,
             "sequence_members": [m.name for m in self.members],
@@ -190,29 +225,22 @@ class Hybrid:
 
     @classmethod
     def load(cls, directory: Path, item_vectors: np.ndarray) -> Self:
-        from whyrec.models.registry import model_class
-
         meta = json.loads((directory / "hybrid_config.json").read_text())
-        saved = meta["config"]
-        members = meta.get("sequence_members")
-        paths = [directory / f"hybrid_sequence_{i}" for i in range(len(members or []))]
-        if members is None:  # written before the sequence part became an ensemble: one member
-            members, paths = [meta["sequence_model"]], [directory / "hybrid_sequence"]
-        config = HybridConfig(
-            cf_weights=tuple(saved["cf_weights"]),
-            content_weights=tuple(saved["content_weights"]),
-            normalise=saved.get("normalise", "zscore"),
-            sequence_models=tuple(dict.fromkeys(members)),
-            seeds=saved.get("seeds", 1),
-        )
-        model = cls.__new__(cls)
-        model.config = config
+        try:
+            config = HybridConfig.from_dict(meta["config"])
+            names = list(meta["sequence_members"])
+        except (KeyError, ValueError) as error:
+            raise RunError(
+                f"{directory}: the hybrid's saved settings do not fit this version ({error})"
+            ) from None
+        model = cls(config)
         model.members = [
-            model_class(name).load(path, item_vectors) for name, path in zip(members, paths, strict=True)
+            MEMBERS[name].load(directory / f"hybrid_sequence_{i}", item_vectors)
+            for i, name in enumerate(names)
         ]
         model.cf = ItemKNN.load(directory / "hybrid_cf", item_vectors)
         model.content = ContentModel.load(directory / "hybrid_content", item_vectors)
         model.weights = HybridWeights(**meta["weights"])
         model.n_items = meta["n_items"]
-        model.fit_info = FitInfo()
+        model.fitted = True
         return model

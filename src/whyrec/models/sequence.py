@@ -1,7 +1,9 @@
-"""Sequence models (SASRec, BERT4Rec-style masked training, GRU4Rec): training and scoring.
+"""The shared machinery of the sequence models (SASRec, BERT4Rec, GRU4Rec): batching, the
+training loop, early stopping on validation NDCG@10, seeds, saving and loading.
 
-The nets in ``nets.py`` are pure tensor math; this module owns batching, the training loop,
-early stopping on validation NDCG@10, seeds, saving and loading.
+A sequence model is configured by three configs: its architecture (``SASRecConfig``,
+``GRU4RecConfig``), how it is trained (:class:`TrainingConfig`) and how items are represented
+(:class:`ItemEmbeddingConfig`). The nets in ``nets.py`` are pure tensor math.
 """
 
 from __future__ import annotations
@@ -11,92 +13,31 @@ import json
 import math
 import time
 from collections.abc import Sequence
-from dataclasses import asdict, dataclass, replace
+from dataclasses import dataclass, replace
 from pathlib import Path
-from typing import Any, Literal, Self
+from typing import Any, ClassVar, Self
 
 import numpy as np
 import torch
 from torch import nn
 from tqdm.auto import tqdm
 
-from whyrec.eval.metrics import metrics_from_ranks, rank_targets
+from whyrec.errors import RunError
+from whyrec.metrics import metrics_from_ranks, rank_targets
 from whyrec.models.base import FitData, FitInfo
+from whyrec.models.config import Config, ItemEmbeddingConfig, TrainingConfig, setting
 from whyrec.models.nets import GRU4RecNet, ItemEmbedding, SASRecNet
 
 SequenceNet = SASRecNet | GRU4RecNet
 
 
 @dataclass(frozen=True)
-class SASRecConfig:
-    dim: int = 64
-    n_layers: int = 2
-    n_heads: int = 2
-    max_len: int = 50
-    dropout: float = 0.2
-    objective: Literal["causal", "masked"] = "causal"
-    mask_prob: float = 0.2  # masked objective only
-    use_text: bool = True  # add the projected LM vector to each item's ID embedding
-    # share of items shown by text alone in a training step (cold start): 0.3 lifted held-out
-    # items on Scientific and its validation NDCG@10 a little, but lowered ml-100k's, so 0
-    id_dropout: float = 0.0
-    # False: items never seen in training are left out of the training softmax, as items that
-    # arrive after training would be, instead of being pushed down as negatives at every step.
-    # On Scientific with 5% of the items held out of training (bench/cold_start.py): the same
-    # validation NDCG@10, and those items' median rank about 430 instead of 3,700 of 4,385
-    unseen_negatives: bool = False
-    # k > 0: at inference an item never seen in training borrows the ID embeddings of the k seen
-    # items with the closest text (0: it has the shared "unknown ID" vector and its text). k = 3
-    # helped cold items into the top 10 on Scientific but not on ml-100k, so it is off by default
-    cold_neighbours: int = 0
-    batch_size: int = 128
-    # lr, schedule and max_epochs were chosen on ml-100k validation NDCG@10 (bench/sweep.py;
-    # bench/results/sweep-sasrec-ml-100k.json): as accurate as a constant 1e-3, in about half the time
-    lr: float = 5e-3
-    weight_decay: float = 0.0
-    max_epochs: int = 15
-    patience: int = 10  # epochs without a better validation NDCG@10
-    window_stride: int | None = None  # None: non-overlapping windows of max_len cover each history
-    # "cosine": the learning rate falls from lr to 0 along a half cosine over max_epochs
-    schedule: Literal["constant", "cosine"] = "cosine"
-    seed: int = 0
+class ArchitectureConfig(Config):
+    """What every sequence architecture has: width, the window it reads, dropout."""
 
-    def __post_init__(self) -> None:
-        _check_schedule(self.schedule)
-        if self.objective not in ("causal", "masked"):
-            raise ValueError(f"objective must be 'causal' or 'masked', not {self.objective!r}")
-        if self.dim % self.n_heads:
-            raise ValueError(f"dim ({self.dim}) must be divisible by n_heads ({self.n_heads})")
-
-
-@dataclass(frozen=True)
-class GRU4RecConfig:
-    dim: int = 64
-    n_layers: int = 1
-    max_len: int = 50
-    dropout: float = 0.2
-    use_text: bool = True
-    id_dropout: float = 0.0
-    unseen_negatives: bool = False  # see SASRecConfig
-    cold_neighbours: int = 0
-    batch_size: int = 128
-    lr: float = 1e-3
-    weight_decay: float = 0.0
-    max_epochs: int = 200
-    patience: int = 10
-    window_stride: int | None = None
-    # "cosine": the learning rate falls from lr to 0 along a half cosine over max_epochs
-    schedule: Literal["constant", "cosine"] = "constant"
-    seed: int = 0
-    objective: Literal["causal"] = "causal"
-
-    def __post_init__(self) -> None:
-        _check_schedule(self.schedule)
-
-
-def _check_schedule(schedule: str) -> None:
-    if schedule not in ("constant", "cosine"):
-        raise ValueError(f"schedule must be 'constant' or 'cosine', not {schedule!r}")
+    dim: int = setting(64, ge=1)
+    max_len: int = setting(50, ge=2)
+    dropout: float = setting(0.2, ge=0, lt=1)
 
 
 def _left_pad(history: np.ndarray, length: int) -> np.ndarray:
@@ -108,13 +49,28 @@ def _left_pad(history: np.ndarray, length: int) -> np.ndarray:
     return out
 
 
-class _SequenceModel:
-    """Shared wrapper: owns the net, trains it with full-softmax cross-entropy, scores histories."""
+class SequenceModel:
+    """Shared wrapper: owns the net, trains it with full-softmax cross-entropy, scores histories.
+
+    Subclasses set ``name``, ``config_type`` (their architecture config), ``default_training`` and
+    build their net in :meth:`_build_net`."""
 
     name = "sequence"
-    config: SASRecConfig | GRU4RecConfig
+    config_type: ClassVar[type[ArchitectureConfig]] = ArchitectureConfig
+    default_training: ClassVar[TrainingConfig] = TrainingConfig()
 
-    def __init__(self) -> None:
+    def __init__(
+        self,
+        config: ArchitectureConfig | None = None,
+        training: TrainingConfig | None = None,
+        items: ItemEmbeddingConfig | None = None,
+    ) -> None:
+        config = config or self.config_type()
+        if not isinstance(config, self.config_type):
+            raise TypeError(f"{self.name} takes a {self.config_type.__name__}, not {type(config).__name__}")
+        self.config = config
+        self.training = training or self.default_training
+        self.items = items or ItemEmbeddingConfig()
         self.n_items = 0
         self.net: SequenceNet | None = None
         self.fit_info = FitInfo()
@@ -124,9 +80,17 @@ class _SequenceModel:
         self._columns: torch.Tensor | None = None
         self._column_of: torch.Tensor | None = None
 
+    @property
+    def fitted(self) -> bool:
+        return self.net is not None
+
+    def configs(self) -> dict[str, Config]:
+        """Everything that defines the model before training, by role."""
+        return {"config": self.config, "training": self.training, "items": self.items}
+
     def reseeded(self, seed: int) -> Self:
         """An untrained copy with the same settings and another seed (for ensembles)."""
-        return type(self)(replace(self.config, seed=seed))  # type: ignore[call-arg]
+        return type(self)(self.config, replace(self.training, seed=seed), self.items)
 
     # -- building ---------------------------------------------------------------------------
     def _build_net(self, items: ItemEmbedding) -> SequenceNet:
@@ -136,14 +100,14 @@ class _SequenceModel:
         n_items = len(item_vectors)
         seen_padded = np.zeros(n_items + 2, dtype=np.float32)
         seen_padded[1 : n_items + 1] = seen
-        text = torch.from_numpy(np.asarray(item_vectors, np.float32)) if self.config.use_text else None
+        text = torch.from_numpy(np.asarray(item_vectors, np.float32)) if self.items.use_text else None
         items = ItemEmbedding(
             n_items,
             self.config.dim,
             text,
             torch.from_numpy(seen_padded),
-            self.config.id_dropout,
-            self.config.cold_neighbours,
+            self.items.id_dropout,
+            self.items.cold_neighbours,
         )
         return self._build_net(items)
 
@@ -151,7 +115,7 @@ class _SequenceModel:
     def _windows(self, histories: list[np.ndarray]) -> np.ndarray:
         """Training windows of max_len + 1 items (1-based, left-padded) covering every history."""
         size = self.config.max_len + 1
-        stride = self.config.window_stride or self.config.max_len
+        stride = self.training.window_stride or self.config.max_len
         rows = []
         for history in histories:
             if len(history) < 2:
@@ -167,10 +131,10 @@ class _SequenceModel:
     def _loss(self, net: SequenceNet, batch: torch.Tensor, generator: torch.Generator) -> torch.Tensor:
         table = net.items.table()
         logits_table = table[1 : self.n_items + 1]  # (n_items, D)
-        if self.config.objective == "masked":
+        if self.masked:
             x = batch[:, 1:].clone()
             real = x > 0
-            chosen = (torch.rand(x.shape, generator=generator) < self.config.mask_prob) & real
+            chosen = (torch.rand(x.shape, generator=generator) < self._mask_prob()) & real
             chosen[:, -1] |= real[:, -1]  # always train on the last position: it is what we predict
             targets = x[chosen] - 1
             x[chosen] = self.n_items + 1
@@ -184,8 +148,16 @@ class _SequenceModel:
             logits_table, targets = logits_table[self._columns], self._column_of[targets]
         return nn.functional.cross_entropy(hidden @ logits_table.T, targets)
 
+    @property
+    def masked(self) -> bool:
+        """Trained BERT4Rec-style: random items replaced by [MASK] and predicted."""
+        return False
+
+    def _mask_prob(self) -> float:
+        raise NotImplementedError(f"{self.name} has no masked objective")
+
     def fit(self, data: FitData) -> Self:
-        config = self.config
+        config = self.training
         torch.manual_seed(config.seed)
         rng = np.random.default_rng(config.seed)
         generator = torch.Generator().manual_seed(config.seed)
@@ -194,7 +166,7 @@ class _SequenceModel:
         seen = (split.train_item_counts() > 0).astype(np.float32)
         net = self._make_net(data.item_vectors, seen)
         self._columns = self._column_of = None
-        if not config.unseen_negatives and not seen.all():  # targets are always seen items
+        if not self.items.unseen_negatives and not seen.all():  # targets are always seen items
             columns = torch.from_numpy(np.flatnonzero(seen))
             column_of = torch.full((self.n_items,), -1, dtype=torch.long)
             column_of[columns] = torch.arange(len(columns))
@@ -266,10 +238,17 @@ class _SequenceModel:
         )
         return self
 
+    def use_cold_neighbours(self, k: int) -> None:
+        """Score from now on as if trained with ``cold_neighbours=k`` (it acts at inference only)."""
+        net = self._require_net()
+        self.items = replace(self.items, cold_neighbours=k)
+        net.items.cold_neighbours = k
+        self._table = None
+
     # -- scoring ----------------------------------------------------------------------------
     def _inputs(self, histories: Sequence[np.ndarray]) -> torch.Tensor:
         length = self.config.max_len
-        if self.config.objective == "masked":  # predict a [MASK] appended to the history
+        if self.masked:  # predict a [MASK] appended to the history
             rows = np.stack([_left_pad(np.asarray(h)[-(length - 1) :], length) for h in histories])
             rows = np.concatenate([rows[:, 1:], np.full((len(rows), 1), self.n_items + 1)], axis=1)
             return torch.from_numpy(rows)
@@ -313,78 +292,27 @@ class _SequenceModel:
     def save(self, directory: Path) -> None:
         net = self._require_net()
         torch.save(net.state_dict(), directory / f"{self.name}_weights.pt")
-        meta: dict[str, Any] = {"config": asdict(self.config), "n_items": self.n_items}
+        meta: dict[str, Any] = {role: c.to_dict() for role, c in self.configs().items()}
+        meta["n_items"] = self.n_items
         (directory / f"{self.name}_config.json").write_text(json.dumps(meta, indent=2))
 
     @classmethod
     def load(cls, directory: Path, item_vectors: np.ndarray) -> Self:
         meta = json.loads((directory / f"{cls.name}_config.json").read_text())
-        model = cls(cls._config_type()(**meta["config"]))  # type: ignore[call-arg]
+        try:
+            model = cls(
+                cls.config_type.from_dict(meta["config"]),
+                TrainingConfig.from_dict(meta["training"]),
+                ItemEmbeddingConfig.from_dict(meta["items"]),
+            )
+        except (KeyError, ValueError) as error:
+            raise RunError(
+                f"{directory}: {cls.name}'s saved settings do not fit this version ({error})"
+            ) from None
         model.n_items = meta["n_items"]
         state = torch.load(directory / f"{cls.name}_weights.pt", weights_only=True)
         net = model._make_net(item_vectors, np.ones(model.n_items, dtype=np.float32))
-        # runs saved before the shared "unknown ID" vector existed gave cold items a zero ID part
-        state.setdefault("items.unknown", torch.zeros(model.config.dim))
         net.load_state_dict(state)
         net.eval()
         model.net = net
         return model
-
-    @classmethod
-    def _config_type(cls) -> type:
-        raise NotImplementedError
-
-
-class SASRec(_SequenceModel):
-    """Self-attentive sequential recommendation, full-softmax cross-entropy.
-
-    ``SASRecConfig(objective="masked")`` trains it BERT4Rec-style: bidirectional attention,
-    random items replaced by [MASK] and predicted (self-supervised).
-    """
-
-    name = "sasrec"
-
-    def __init__(self, config: SASRecConfig | None = None) -> None:
-        super().__init__()
-        self.config = config or SASRecConfig()
-
-    def _build_net(self, items: ItemEmbedding) -> SequenceNet:
-        c = self.config
-        assert isinstance(c, SASRecConfig)
-        return SASRecNet(
-            items, c.dim, c.max_len, c.n_layers, c.n_heads, c.dropout, causal=c.objective == "causal"
-        )
-
-    @classmethod
-    def _config_type(cls) -> type:
-        return SASRecConfig
-
-
-class BERT4Rec(SASRec):
-    """SASRec trained with the masked-item objective (a named shortcut for the CLI)."""
-
-    name = "bert4rec"
-
-    def __init__(self, config: SASRecConfig | None = None) -> None:
-        # the masked objective learns more slowly: by default a constant 1e-3 for up to 200 epochs
-        # (its settings were not re-tuned when SASRec's defaults changed)
-        default = SASRecConfig(lr=1e-3, schedule="constant", max_epochs=200)
-        super().__init__(replace(config or default, objective="masked"))
-
-
-class GRU4Rec(_SequenceModel):
-    """Session-based recurrent recommendation (GRU4Rec) with the same item representation."""
-
-    name = "gru4rec"
-
-    def __init__(self, config: GRU4RecConfig | None = None) -> None:
-        super().__init__()
-        self.config = config or GRU4RecConfig()
-
-    def _build_net(self, items: ItemEmbedding) -> SequenceNet:
-        c = self.config
-        return GRU4RecNet(items, c.dim, c.n_layers, c.dropout)
-
-    @classmethod
-    def _config_type(cls) -> type:
-        return GRU4RecConfig

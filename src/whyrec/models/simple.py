@@ -5,7 +5,7 @@ from __future__ import annotations
 import json
 import time
 from collections.abc import Sequence
-from dataclasses import asdict, dataclass
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Self
 
@@ -13,6 +13,7 @@ import numpy as np
 import scipy.sparse as sp
 
 from whyrec.models.base import FitData, FitInfo, recency_weights
+from whyrec.models.config import Config, setting
 
 
 def _history_matrix(histories: Sequence[np.ndarray], n_items: int, weights: bool = False) -> sp.csr_matrix:
@@ -32,12 +33,17 @@ class Popularity:
     def __init__(self) -> None:
         self.n_items = 0
         self.counts = np.zeros(0, dtype=np.float32)
+        self.fitted = False
         self.fit_info = FitInfo()
+
+    def configs(self) -> dict[str, Config]:
+        return {}
 
     def fit(self, data: FitData) -> Self:
         start = time.perf_counter()
         self.n_items = data.split.n_items
         self.counts = data.split.train_item_counts().astype(np.float32)
+        self.fitted = True
         self.fit_info = FitInfo(train_seconds=time.perf_counter() - start)
         return self
 
@@ -52,13 +58,14 @@ class Popularity:
         model = cls()
         model.counts = np.load(directory / "pop_counts.npy")
         model.n_items = len(model.counts)
+        model.fitted = True
         return model
 
 
 @dataclass(frozen=True)
-class ItemKNNConfig:
-    neighbours: int = 100  # similar items kept per item
-    shrinkage: float = 10.0  # damps similarities between rarely-seen items
+class ItemKNNConfig(Config):
+    neighbours: int = setting(100, ge=1)  # similar items kept per item
+    shrinkage: float = setting(10.0, ge=0)  # damps similarities between rarely-seen items
 
 
 class ItemKNN:
@@ -74,7 +81,11 @@ class ItemKNN:
         self.config = config or ItemKNNConfig()
         self.n_items = 0
         self.similarity = sp.csr_matrix((0, 0), dtype=np.float32)
+        self.fitted = False
         self.fit_info = FitInfo()
+
+    def configs(self) -> dict[str, Config]:
+        return {"config": self.config}
 
     def fit(self, data: FitData) -> Self:
         return self.fit_histories(data.split.train(), data.split.n_items)
@@ -94,6 +105,7 @@ class ItemKNN:
             np.put_along_axis(sim, cut, 0.0, axis=1)
         self.similarity = sp.csr_matrix(sim)
         self.n_items = n_items
+        self.fitted = True
         self.fit_info = FitInfo(train_seconds=time.perf_counter() - start)
         return self
 
@@ -107,19 +119,21 @@ class ItemKNN:
 
     def save(self, directory: Path) -> None:
         sp.save_npz(directory / "itemknn_similarity.npz", self.similarity)
-        (directory / "itemknn_config.json").write_text(json.dumps(asdict(self.config)))
+        (directory / "itemknn_config.json").write_text(json.dumps(self.config.to_dict()))
 
     @classmethod
     def load(cls, directory: Path, item_vectors: np.ndarray) -> Self:
-        model = cls(ItemKNNConfig(**json.loads((directory / "itemknn_config.json").read_text())))
+        model = cls(ItemKNNConfig.from_dict(json.loads((directory / "itemknn_config.json").read_text())))
         model.similarity = sp.load_npz(directory / "itemknn_similarity.npz").tocsr()
         model.n_items = model.similarity.shape[0]
+        model.fitted = True
         return model
 
 
 @dataclass(frozen=True)
-class ContentConfig:
-    half_life: float = 10.0  # in items: the 10th most recent item weighs half as much as the newest
+class ContentConfig(Config):
+    # in items: the 10th most recent item weighs half as much as the newest
+    half_life: float = setting(10.0, gt=0)
 
 
 class ContentModel:
@@ -128,15 +142,24 @@ class ContentModel:
 
     name = "content"
 
-    def __init__(self, config: ContentConfig | None = None, item_vectors: np.ndarray | None = None) -> None:
+    def __init__(self, config: ContentConfig | None = None) -> None:
         self.config = config or ContentConfig()
-        self.item_vectors = item_vectors if item_vectors is not None else np.zeros((0, 1), np.float32)
-        self.n_items = len(self.item_vectors)
+        self.item_vectors = np.zeros((0, 1), np.float32)
+        self.n_items = 0
+        self.fitted = False
         self.fit_info = FitInfo()
 
+    def configs(self) -> dict[str, Config]:
+        return {"config": self.config}
+
     def fit(self, data: FitData) -> Self:
-        self.item_vectors = np.asarray(data.item_vectors, dtype=np.float32)
+        return self.use_vectors(data.item_vectors)
+
+    def use_vectors(self, item_vectors: np.ndarray) -> Self:
+        """Score with these item vectors (all it learns; ``fit`` takes the split's)."""
+        self.item_vectors = np.asarray(item_vectors, dtype=np.float32)
         self.n_items = len(self.item_vectors)
+        self.fitted = True
         return self
 
     def profiles(self, histories: Sequence[np.ndarray]) -> np.ndarray:
@@ -152,9 +175,9 @@ class ContentModel:
         return self.profiles(histories) @ self.item_vectors.T
 
     def save(self, directory: Path) -> None:
-        (directory / "content_config.json").write_text(json.dumps(asdict(self.config)))
+        (directory / "content_config.json").write_text(json.dumps(self.config.to_dict()))
 
     @classmethod
     def load(cls, directory: Path, item_vectors: np.ndarray) -> Self:
-        config = ContentConfig(**json.loads((directory / "content_config.json").read_text()))
-        return cls(config, item_vectors)
+        config = ContentConfig.from_dict(json.loads((directory / "content_config.json").read_text()))
+        return cls(config).use_vectors(item_vectors)

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import logging
-from dataclasses import dataclass
 from pathlib import Path
 
 from fastapi import FastAPI, Request
@@ -14,13 +13,13 @@ from fastapi.staticfiles import StaticFiles
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from whyrec.errors import UnknownIdError, WhyrecError
-from whyrec.explain import Phraser
-from whyrec.recommender import Recommender
+from whyrec.events.store import EventStore, StoreError
 from whyrec.service.ask import Answerer
 from whyrec.service.live import LiveRecommender, NotRankableError
 from whyrec.service.routes import build_router
 from whyrec.service.search import ItemSearch
-from whyrec.service.store import EventStore, StoreError
+from whyrec.service.settings import ServiceSettings
+from whyrec.training.recommender import Recommender
 
 log = logging.getLogger("whyrec.service")
 STATIC_DIR = Path(__file__).parent / "static"
@@ -43,17 +42,6 @@ the user has seen, marked not interested or removed, 413 a body over the size li
 malformed request, 503 the event store is unavailable, 500 anything else (details only in the
 server log).
 """
-
-
-@dataclass(frozen=True)
-class ServiceSettings:
-    run_dir: str | None = None  # shown by /api/health
-    max_body_bytes: int = 64 * 1024
-    max_k: int = 100
-    phraser: Phraser | None = None  # an LLM that may rephrase sentences, behind the grounding guard
-    semantic_search: bool = True  # encode search queries with the run's text encoder
-    warm_search: bool = False  # load that encoder in the background at startup
-    profile_cache_size: int = 1024  # users whose interest profile is kept in memory
 
 
 def create_app(

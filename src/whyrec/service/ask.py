@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from whyrec.recommender import Recommendation
+from whyrec.events import LiveState
 from whyrec.service.intents import Intent, Lang, TitleIndex, parse
 from whyrec.service.live import LiveRecommender
 from whyrec.service.schemas import (
@@ -15,7 +15,7 @@ from whyrec.service.schemas import (
     interest_out,
     recommendation_out,
 )
-from whyrec.service.session import LiveState
+from whyrec.training.recommender import Recommendation
 
 #: every fixed phrase, by language; ``{item}`` is an already quoted title
 PHRASES: dict[str, dict[str, str]] = {

@@ -7,11 +7,11 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 
 from whyrec.errors import WhyrecError
+from whyrec.events.store import EventStore
 from whyrec.explain import Explainer, Explanation, InterestProfile, Phraser
 from whyrec.explain.types import Lang
-from whyrec.recommender import Recommendation, Recommender
 from whyrec.service.session import LiveState, UserSessions
-from whyrec.service.store import EventStore
+from whyrec.training.recommender import Recommendation, Recommender
 
 
 class NotRankableError(WhyrecError):

@@ -4,10 +4,11 @@ No ``from __future__ import annotations`` here: FastAPI reads the parameter anno
 runtime, and some of them (the k limit) are built inside :func:`build_router`.
 """
 
-from typing import TYPE_CHECKING, Annotated, Any, Literal
+from typing import Annotated, Any, Literal
 
 from fastapi import APIRouter, Path, Query
 
+from whyrec.events import MAX_ID_LENGTH, EventStore
 from whyrec.service.ask import Answerer
 from whyrec.service.live import LiveRecommender
 from whyrec.service.schemas import (
@@ -35,10 +36,7 @@ from whyrec.service.schemas import (
     recommendation_out,
 )
 from whyrec.service.search import ItemSearch
-from whyrec.service.store import MAX_ID_LENGTH, EventStore
-
-if TYPE_CHECKING:
-    from whyrec.service.app import ServiceSettings
+from whyrec.service.settings import ServiceSettings
 
 UserId = Annotated[str, Path(min_length=1, max_length=MAX_ID_LENGTH, description="external user id")]
 ItemIdPath = Annotated[str, Path(min_length=1, max_length=MAX_ID_LENGTH, description="external item id")]

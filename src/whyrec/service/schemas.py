@@ -8,9 +8,9 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
+from whyrec.events import INTEREST_TYPES, MAX_ID_LENGTH, EventType
 from whyrec.explain import Explanation, Interest
-from whyrec.recommender import Recommendation
-from whyrec.service.store import INTEREST_TYPES, MAX_ID_LENGTH, EventType
+from whyrec.training.recommender import Recommendation
 
 
 # -- requests -------------------------------------------------------------------------------------

@@ -12,8 +12,8 @@ from typing import Literal
 
 import numpy as np
 
-from whyrec.recommender import Recommender
 from whyrec.text import TextEncoder, make_encoder
+from whyrec.training.recommender import Recommender
 
 log = logging.getLogger("whyrec.service")
 
@@ -90,10 +90,9 @@ class ItemSearch:
         with self._lock:
             if self._encoder is None and not self._failed:
                 try:
-                    cached = make_encoder(self.encoder_name, progress=False)
                     # queries skip the on-disk cache: it is for item texts, and rewriting it per
                     # query would cost more than encoding one short text
-                    self._encoder = getattr(cached, "encoder", cached)
+                    self._encoder = make_encoder(self.encoder_name, progress=False, cached=False)
                 except Exception as exc:  # any failure leaves substring search working
                     log.warning("search falls back to text matching: cannot load encoder %r: %s",
                                 self.encoder_name, exc)  # fmt: skip

@@ -21,10 +21,11 @@ def serve(run_dir: str | Path, db: str | None = None, host: str = "127.0.0.1", p
     """
     import uvicorn
 
+    from whyrec.events.store import EventStore, default_db_url
     from whyrec.explain import make_phraser
-    from whyrec.recommender import Recommender
-    from whyrec.service.app import ServiceSettings, create_app
-    from whyrec.service.store import EventStore, default_db_url
+    from whyrec.service.app import create_app
+    from whyrec.service.settings import ServiceSettings
+    from whyrec.training.recommender import Recommender
 
     _check_port(host, port)
     _set_torch_threads(torch_threads)

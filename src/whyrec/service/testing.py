@@ -15,12 +15,12 @@ from fastapi import FastAPI
 def build_tiny_run(run_dir: Path, model: str = "itemknn", encoder: str = "hashing-64") -> Path:
     """Train ``model`` on the bundled demo data into ``run_dir`` (about a second for itemknn with
     the hashing encoder); reuse it if it is already there."""
-    from whyrec.pipeline import prepare, train_run
+    from whyrec.training.pipeline import prepare, train_run
 
     run_dir = Path(run_dir)
     if not (run_dir / "run.json").exists():
-        prepared = prepare("demo", encoder=encoder, say=lambda _: None, progress=False)
-        train_run(prepared, model, run_dir, progress=False, say=lambda _: None)
+        prepared = prepare("demo", encoder=encoder, progress=False)
+        train_run(prepared, model, run_dir, progress=False)
     return run_dir
 
 

@@ -12,6 +12,9 @@ from typing import Any, Protocol, runtime_checkable
 import numpy as np
 from tqdm.auto import tqdm
 
+from whyrec.errors import WhyrecError
+from whyrec.offline import stay_offline
+
 DEFAULT_MODEL = "all-MiniLM-L6-v2"
 
 
@@ -48,8 +51,7 @@ class SentenceEncoder:
 
     def _load(self):  # type: ignore[no-untyped-def]
         if self._model is None:
-            os.environ.setdefault("HF_HUB_OFFLINE", "1")
-            os.environ.setdefault("TRANSFORMERS_OFFLINE", "1")
+            stay_offline()  # before Hugging Face libraries read the environment
             from sentence_transformers import SentenceTransformer
 
             self._model = SentenceTransformer(self.model_path, device="cpu")
@@ -171,19 +173,18 @@ class CachedEncoder:
 
 
 def make_encoder(
-    name: str | None = None, cache_dir: Path | None = None, progress: bool = True
+    name: str | None = None, cache_dir: Path | None = None, progress: bool = True, cached: bool = True
 ) -> TextEncoder:
     """``None`` or ``minilm``: the bundled MiniLM; ``hashing``: no model; anything else: a
-    sentence-transformers model path. Always wrapped in the disk cache."""
+    sentence-transformers model path. Wrapped in the disk cache unless ``cached`` is false (for
+    one-off texts such as search queries, which would only grow the cache)."""
     base: TextEncoder
     if name in (None, "", "minilm", DEFAULT_MODEL):
         base = SentenceEncoder(progress=progress)
     elif name.startswith("hashing"):
         base = HashingEncoder(int(name.split("-", 1)[1]) if "-" in name else 64)
     else:
-        from whyrec.errors import WhyrecError
-
         if not os.path.exists(name):
             raise WhyrecError(f"text encoder model path not found: {name}")
         base = SentenceEncoder(name, progress=progress)
-    return CachedEncoder(base, cache_dir)
+    return CachedEncoder(base, cache_dir) if cached else base

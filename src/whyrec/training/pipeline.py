@@ -2,9 +2,8 @@
 
 from __future__ import annotations
 
-import os
-import sys
-from collections.abc import Callable
+import json
+import logging
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -12,17 +11,15 @@ from typing import Any
 import numpy as np
 
 from whyrec.data import Dataset, LoadOptions, SequenceSplit, leave_one_out, load_dataset
-from whyrec.eval.metrics import evaluate
+from whyrec.errors import WhyrecError
+from whyrec.metrics import evaluate
+from whyrec.models import Hybrid
 from whyrec.models.base import FitData, LogFn, Scorer
-from whyrec.models.registry import build_models
-from whyrec.recommender import Recommender
 from whyrec.text.encoder import make_encoder
+from whyrec.training.recommender import Recommender
+from whyrec.training.registry import build_models
 
-Say = Callable[[str], None]
-
-
-def _stderr(message: str) -> None:
-    print(message, file=sys.stderr, flush=True)
+log = logging.getLogger(__name__)
 
 
 @dataclass(frozen=True)
@@ -38,22 +35,20 @@ def prepare(
     spec: str,
     options: LoadOptions | None = None,
     encoder: str | None = None,
-    say: Say = _stderr,
     progress: bool = True,
 ) -> Prepared:
-    """Load and clean the dataset (printing the cleaning report), split it, encode item text."""
-    os.environ.setdefault("HF_HUB_OFFLINE", "1")
+    """Load and clean the dataset (logging the cleaning report), split it, encode item text."""
     dataset = load_dataset(spec, options)
-    say(f"dataset {dataset.name}")
+    log.info(f"dataset {dataset.name}")
     for line in dataset.report.lines():
-        say("  " + line)
+        log.info("  " + line)
     split = leave_one_out(dataset)
     if split.dropped_short_users:
-        say(f"  users with fewer than 3 interactions (not split) {split.dropped_short_users:,}")
+        log.info(f"  users with fewer than 3 interactions (not split) {split.dropped_short_users:,}")
     text_encoder = make_encoder(encoder, progress=progress)
     vectors = text_encoder.encode([dataset.catalog.text(i) for i in split.items.ids])
     encoded = getattr(text_encoder, "last_encoded", len(vectors))
-    say(f"text encoder {text_encoder.name}: {len(vectors):,} items, {encoded:,} newly encoded")
+    log.info(f"text encoder {text_encoder.name}: {len(vectors):,} items, {encoded:,} newly encoded")
     return Prepared(spec, dataset, split, vectors, text_encoder.name)
 
 
@@ -82,21 +77,23 @@ def fit_and_test(
     prepared: Prepared,
     models: dict[str, Scorer],
     progress: bool = True,
-    log: LogFn | None = None,
-    say: Say = _stderr,
+    curves: LogFn | None = None,
 ) -> list[dict[str, Any]]:
-    data = FitData(prepared.split, prepared.item_vectors, progress=progress, log=log)
+    """Fit each model (unless already fitted) and test it; a metrics row per model."""
+    data = FitData(prepared.split, prepared.item_vectors, progress=progress, log=curves)
     histories, targets = prepared.split.test()
     rows = []
+    fitted: list[Scorer] = []
     for name, model in models.items():
-        say(f"fitting {name} ...")
-        if (
-            model.n_items != prepared.split.n_items or name == "hybrid"
-        ):  # a hybrid's parts may already be fitted
-            model.fit(data)
+        log.info(f"fitting {name} ...")
+        if isinstance(model, Hybrid):  # parts trained earlier in this list are not trained again
+            for part in model.adopt(fitted):
+                log.info(f"  {name} reuses the {part} model fitted above")
+        model.fit(data)
+        fitted.append(model)
         test = evaluate(model, histories, targets, prepared.split.n_items)
         row = metrics_row(prepared, model, test)
-        say(
+        log.info(
             f"  {name}: test NDCG@10 {row['NDCG@10']:.4f}  HR@10 {row['HR@10']:.4f}  "
             f"({row['train_seconds']:.1f}s)"
         )
@@ -110,18 +107,16 @@ def tensorboard_logger(log_dir: str | None) -> LogFn | None:
     try:
         from torch.utils.tensorboard import SummaryWriter
     except ImportError:
-        from whyrec.errors import WhyrecError
-
         raise WhyrecError(
             "--tensorboard needs the tensorboard package: pip install 'whyrec[report]'"
         ) from None
     writer = SummaryWriter(log_dir)
 
-    def log(tag: str, value: float, step: int) -> None:
+    def write(tag: str, value: float, step: int) -> None:
         writer.add_scalar(tag, value, step)
         writer.flush()
 
-    return log
+    return write
 
 
 def train_run(
@@ -129,8 +124,7 @@ def train_run(
     model_name: str,
     out: Path,
     progress: bool = True,
-    log: LogFn | None = None,
-    say: Say = _stderr,
+    curves: LogFn | None = None,
     model: Scorer | None = None,
     settings: dict[str, str] | None = None,
 ) -> tuple[Recommender, dict[str, Any]]:
@@ -138,7 +132,7 @@ def train_run(
     command line's ``--set``, already applied to MODEL) are recorded in run.json, so a retraining
     with feedback keeps them."""
     model = model or build_models([model_name])[model_name]
-    row = fit_and_test(prepared, {model_name: model}, progress=progress, log=log, say=say)[0]
+    row = fit_and_test(prepared, {model_name: model}, progress=progress, curves=curves)[0]
     split = prepared.split
     histories = {
         u: split.items.lookup_ids(seq) for u, seq in zip(split.users.ids, split.sequences, strict=True)
@@ -157,7 +151,5 @@ def train_run(
         },
     )
     recommender.save(out)
-    import json
-
     (Path(out) / "metrics.json").write_text(json.dumps([row], indent=2))
     return recommender, row

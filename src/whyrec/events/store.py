@@ -2,7 +2,7 @@
 
 SQLAlchemy 2 Core over any database URL. The default is a SQLite file in WAL mode (readers never
 block the writer); PostgreSQL works through ``postgresql+psycopg://``. Events are append-only:
-the state a user sees is folded from them (see :mod:`whyrec.service.session`), so nothing is
+the state a user sees is folded from them (see :mod:`whyrec.events.fold`), so nothing is
 ever updated in place and forgetting a user is one ``DELETE``.
 """
 
@@ -12,9 +12,8 @@ import threading
 import time
 from collections.abc import Iterator
 from contextlib import contextmanager
-from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Literal, get_args
+from typing import Any
 
 from sqlalchemy import (
     JSON,
@@ -38,16 +37,7 @@ from sqlalchemy.exc import ArgumentError, OperationalError, SQLAlchemyError
 from sqlalchemy.pool import StaticPool
 
 from whyrec.errors import WhyrecError
-
-EventType = Literal[
-    "view", "click", "like", "rate", "not_interested", "remove", "mute_interest", "unmute_interest"
-]
-EVENT_TYPES: tuple[str, ...] = get_args(EventType)
-#: events that extend the user's sequence
-POSITIVE_TYPES = frozenset({"view", "click", "like", "rate"})
-#: events that name an interest label instead of an item
-INTEREST_TYPES = frozenset({"mute_interest", "unmute_interest"})
-MAX_ID_LENGTH = 128
+from whyrec.events.types import EVENT_TYPES, MAX_ID_LENGTH, StoredEvent
 
 metadata = MetaData()
 events_table = Table(
@@ -65,16 +55,6 @@ events_table = Table(
 
 class StoreError(WhyrecError):
     """The event database cannot be opened or written."""
-
-
-@dataclass(frozen=True)
-class StoredEvent:
-    event_id: int
-    user_id: str
-    item_id: str | None
-    type: str
-    value: float | str | None
-    created_at: float
 
 
 def default_db_url(run_dir: str | Path) -> str:

@@ -14,7 +14,10 @@ from whyrec.data.dataset import ItemCatalog
 from whyrec.data.vocab import Vocabulary
 from whyrec.errors import RunError, UnknownIdError
 from whyrec.models.base import Scorer
-from whyrec.models.registry import model_class
+from whyrec.training.registry import model_class
+
+#: the layout of a run directory; a run of another format is refused with a clear message
+RUN_FORMAT = 2
 
 #: how strongly "not interested" pushes down an item's LM-space neighbours (in z-score units)
 AVOID_STRENGTH = 2.0
@@ -161,7 +164,8 @@ class Recommender:
         (run_dir / "items.json").write_text(json.dumps(list(self.items.ids)))
         (run_dir / "catalog.json").write_text(json.dumps(self.catalog.to_records(list(self.items.ids))))
         (run_dir / "histories.json").write_text(json.dumps(self.histories))
-        info = {**self.info, "model": self.model.name, "saved_at": time.strftime("%Y-%m-%dT%H:%M:%S")}
+        saved_at = time.strftime("%Y-%m-%dT%H:%M:%S")
+        info = {**self.info, "format": RUN_FORMAT, "model": self.model.name, "saved_at": saved_at}
         (run_dir / "run.json").write_text(json.dumps(info, indent=2, default=str))
 
     @classmethod
@@ -171,6 +175,11 @@ class Recommender:
             raise RunError(f"not a whyrec run directory (no run.json): {run_dir}")
         try:
             info = json.loads((run_dir / "run.json").read_text())
+            if info.get("format") != RUN_FORMAT:
+                raise RunError(
+                    f"run {run_dir} was written by another version of whyrec (format "
+                    f"{info.get('format', 1)}, this one reads {RUN_FORMAT}); train it again"
+                )
             vectors = np.load(run_dir / "item_vectors.npy")
             items = Vocabulary(json.loads((run_dir / "items.json").read_text()))
             catalog = ItemCatalog.from_records(json.loads((run_dir / "catalog.json").read_text()))
@@ -179,3 +188,12 @@ class Recommender:
         except (OSError, KeyError, ValueError) as exc:
             raise RunError(f"run directory {run_dir} is incomplete or damaged: {exc}") from None
         return cls(model, items, catalog, vectors, histories, info)
+
+    @staticmethod
+    def saved_model(run_dir: str | Path) -> str | None:
+        """The model name of the run in RUN_DIR if this version can load it, else None."""
+        try:
+            info = json.loads((Path(run_dir) / "run.json").read_text())
+        except (OSError, ValueError):
+            return None
+        return str(info.get("model")) if info.get("format") == RUN_FORMAT else None

@@ -3,12 +3,16 @@
 from __future__ import annotations
 
 from collections.abc import Sequence
-from typing import TYPE_CHECKING
+from typing import Protocol
 
 import numpy as np
 
-if TYPE_CHECKING:
-    from whyrec.models.base import Scorer
+
+class Ranker(Protocol):
+    """Anything that scores every item for histories (every whyrec model does)."""
+
+    def score(self, histories: Sequence[np.ndarray]) -> np.ndarray: ...
+
 
 CUTOFFS = (10, 20)
 
@@ -28,7 +32,7 @@ def target_ranks(scores: np.ndarray, targets: np.ndarray) -> np.ndarray:
 
 
 def rank_targets(
-    model: Scorer,
+    model: Ranker,
     histories: Sequence[np.ndarray],
     targets: np.ndarray,
     *,
@@ -48,19 +52,25 @@ def rank_targets(
     return np.concatenate(ranks), np.concatenate(tops)
 
 
+def ndcg_per_user(ranks: np.ndarray, k: int) -> np.ndarray:
+    """Each user's NDCG@k from 0-based target ranks (one relevant item)."""
+    ranks = np.asarray(ranks, dtype=np.float64)
+    return np.where(ranks < k, 1.0 / np.log2(ranks + 2), 0.0)
+
+
 def metrics_from_ranks(ranks: np.ndarray, cutoffs: Sequence[int] = CUTOFFS) -> dict[str, float]:
     ranks = np.asarray(ranks, dtype=np.float64)
     out: dict[str, float] = {}
     for k in cutoffs:
         hit = ranks < k
         out[f"HR@{k}"] = float(hit.mean())
-        out[f"NDCG@{k}"] = float((hit / np.log2(ranks + 2)).mean())
+        out[f"NDCG@{k}"] = float(ndcg_per_user(ranks, k).mean())
         out[f"MRR@{k}"] = float((hit / (ranks + 1)).mean())
     return out
 
 
 def evaluate(
-    model: Scorer,
+    model: Ranker,
     histories: Sequence[np.ndarray],
     targets: np.ndarray,
     n_items: int,

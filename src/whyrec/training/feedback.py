@@ -1,7 +1,7 @@
 """``whyrec train --run RUN --with-feedback``: fold the events stored by ``whyrec serve`` into the
 run's dataset and train a new run on the result.
 
-The fold is the service's own (:func:`whyrec.service.session.fold`), so the retrained model learns
+The fold is the service's own (:func:`whyrec.events.fold`), so the retrained model learns
 from exactly the sequences the service was answering from: liked, clicked, viewed and rated items
 join the user's sequence at the time of the event; items marked not interested or removed leave
 it. Interest mutes are presentation, not behaviour, and are not used. The original run is never
@@ -10,9 +10,9 @@ touched: the new run goes to ``--out`` (default: a sibling ``RUN-feedback``).
 
 from __future__ import annotations
 
-import argparse
 import json
-from collections.abc import Callable, Iterable
+import logging
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, replace
 from itertools import groupby
 from pathlib import Path
@@ -23,10 +23,12 @@ import pandas as pd
 from whyrec.data import Dataset, LoadOptions, leave_one_out
 from whyrec.data.dataset import clean
 from whyrec.errors import RunError, WhyrecError
-from whyrec.service.session import fold
-from whyrec.service.store import INTEREST_TYPES, EventStore, StoredEvent, default_db_url
+from whyrec.events import INTEREST_TYPES, EventStore, StoredEvent, default_db_url, fold
+from whyrec.text.encoder import make_encoder
+from whyrec.training.pipeline import prepare, train_run
+from whyrec.training.registry import build_models
 
-Say = Callable[[str], None]
+log = logging.getLogger(__name__)
 
 
 @dataclass(frozen=True)
@@ -86,61 +88,73 @@ def fold_events_into(dataset: Dataset, events: Iterable[StoredEvent]) -> tuple[D
                               dropped=int((~keep).sum()))  # fmt: skip
 
 
-def retrain_with_feedback(args: argparse.Namespace, say: Say) -> int:
-    """The ``train --run RUN [--with-feedback]`` command (see the module docstring)."""
-    from whyrec.models.registry import build_models, parse_settings
-    from whyrec.pipeline import prepare, train_run
+@dataclass(frozen=True)
+class Retrained:
+    """The run ``retrain_with_feedback`` wrote."""
 
-    run_dir = getattr(args, "run", None)
-    if run_dir is None:
-        raise WhyrecError("--with-feedback needs --run RUN_DIR (the run whose stored events to fold in)")
-    run_dir = Path(run_dir)
+    out: Path
+    model: str
+    report: FoldReport
+    test: dict[str, float]
+
+
+def retrain_with_feedback(
+    run_dir: Path,
+    *,
+    with_feedback: bool = True,
+    dataset: str | None = None,
+    options: LoadOptions | None = None,
+    encoder: str | None = None,
+    model: str | None = None,
+    settings: Mapping[str, str] | None = None,
+    out: Path | None = None,
+    overwrite: bool = False,
+    db: str | None = None,
+    progress: bool = True,
+) -> Retrained:
+    """The ``train --run RUN [--with-feedback]`` command (see the module docstring).
+
+    DATASET, ENCODER and MODEL default to the run's own; SETTINGS are added to the run's own when
+    its model is kept. OUT defaults to a sibling ``RUN-feedback``."""
     info = _run_info(run_dir)
-    spec = args.dataset or info.get("dataset")
+    spec = dataset or info.get("dataset")
     if not spec:
         raise RunError(f"run {run_dir} does not record its dataset; pass --dataset SPEC")
-    encoder = getattr(args, "encoder", None) or info.get("encoder")
-    model = getattr(args, "model", None) or str(info["model"])
-    # the run's own --set settings (when its model is kept), then this command's
-    kept = info.get("settings", {}) if model == info["model"] else {}
-    settings = {**kept, **parse_settings(getattr(args, "set", None) or [])}
-    scorer = build_models([model], settings)[model]  # a bad name or setting fails before any work
-    out = Path(args.out) if getattr(args, "out", None) else run_dir.with_name(f"{run_dir.name}-feedback")
-    _check_out(run_dir, out, bool(getattr(args, "overwrite", False)))
+    encoder = encoder or info.get("encoder")
+    name = model or str(info["model"])
+    kept = info.get("settings", {}) if name == info["model"] else {}
+    merged = {**kept, **(settings or {})}
+    scorer = build_models([name], merged)[name]  # a bad name or setting fails before any work
+    out = out or run_dir.with_name(f"{run_dir.name}-feedback")
+    _check_out(run_dir, out, overwrite)
 
     events: list[StoredEvent] = []
-    if args.with_feedback:
-        db = args.db or default_db_url(run_dir)
-        if not args.db and not (run_dir / "events.db").exists():
+    if with_feedback:
+        if not db and not (run_dir / "events.db").exists():
             raise WhyrecError(
                 f"no event store in {run_dir} (events.db); pass --db URL if events live elsewhere"
             )
-        store = EventStore(db)
+        store = EventStore(db or default_db_url(run_dir))
         try:
             events = store.events()
         finally:
             store.close()
-        say(f"read {len(events):,} stored events")
-    progress = not getattr(args, "quiet", False)
-    prepared = prepare(spec, _load_options(args), encoder, say=say, progress=progress)
-    dataset, report = fold_events_into(prepared.dataset, events)
-    say(report.line())
-    split = leave_one_out(dataset)
+        log.info(f"read {len(events):,} stored events")
+    prepared = prepare(spec, options or LoadOptions(), encoder, progress=progress)
+    folded, report = fold_events_into(prepared.dataset, events)
+    log.info(report.line())
+    split = leave_one_out(folded)
     vectors = prepared.item_vectors
     if split.items.ids != prepared.split.items.ids:  # the item set moved: re-read vectors (cached)
-        from whyrec.text.encoder import make_encoder
-
         vectors = make_encoder(encoder, progress=progress).encode(
-            [dataset.catalog.text(i) for i in split.items.ids]
+            [folded.catalog.text(i) for i in split.items.ids]
         )
-    prepared = replace(prepared, dataset=dataset, split=split, item_vectors=vectors)
+    prepared = replace(prepared, dataset=folded, split=split, item_vectors=vectors)
     out.mkdir(parents=True, exist_ok=True)
-    say(f"retraining {model} on {spec} with feedback from {run_dir}")
-    _, row = train_run(prepared, model, out, progress=progress, say=say, model=scorer, settings=settings)
+    log.info(f"retraining {name} on {spec} with feedback from {run_dir}")
+    _, row = train_run(prepared, name, out, progress=progress, model=scorer, settings=merged)
     (out / "feedback.json").write_text(json.dumps({"source_run": str(run_dir), **vars(report)}, indent=2))
-    print(f"saved run {out}: {model} with {report.events_used:,} feedback events, "
-          f"test NDCG@10 {row['NDCG@10']:.4f}, HR@10 {row['HR@10']:.4f}")  # fmt: skip
-    return 0
+    return Retrained(out=out, model=name, report=report, test=row)
 
 
 def _run_info(run_dir: Path) -> dict:
@@ -159,18 +173,3 @@ def _check_out(run_dir: Path, out: Path, overwrite: bool) -> None:
         raise WhyrecError(f"run directory {out} already exists; pass --overwrite to replace it")
     if out.exists() and not out.is_dir():
         raise WhyrecError(f"--out {out} is a file, not a directory")
-
-
-def _load_options(args: argparse.Namespace) -> LoadOptions:
-    """The dataset options of the train command (all optional when the run's own spec is reused)."""
-
-    def option(name: str, default: str) -> str:
-        return getattr(args, name, None) or default
-
-    sep = option("sep", ",")
-    return LoadOptions(
-        items=getattr(args, "items", None), user_col=option("user_col", "user_id"),
-        item_col=option("item_col", "item_id"), time_col=option("time_col", "timestamp"),
-        rating_col=option("rating_col", "rating"), sep="\t" if sep in ("\\t", "tab") else sep,
-        k_core=getattr(args, "k_core", None),
-    )  # fmt: skip

@@ -10,11 +10,11 @@ import numpy as np
 from tqdm.auto import tqdm
 
 from whyrec.explain.explainer import Explainer
-from whyrec.recommender import Recommender, rank_of
+from whyrec.training.recommender import Recommender, rank_of
 
 if TYPE_CHECKING:
     from whyrec.models.base import Scorer
-    from whyrec.pipeline import Prepared
+    from whyrec.training.pipeline import Prepared
 
 MIN_HISTORY = 6
 RANDOM_DRAWS = 5

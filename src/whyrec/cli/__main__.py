@@ -1,0 +1,5 @@
+import sys
+
+from whyrec.cli import main
+
+sys.exit(main())

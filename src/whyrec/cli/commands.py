@@ -1,0 +1,253 @@
+"""What each ``whyrec`` command does."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import logging
+from pathlib import Path
+from typing import Any
+
+from whyrec.cli.parser import load_options
+from whyrec.errors import WhyrecError
+from whyrec.explain import Explainer, make_phraser
+from whyrec.explain.quality import explanation_metrics
+from whyrec.training import Recommender, build_models, parse_settings
+from whyrec.training.feedback import retrain_with_feedback
+from whyrec.training.pipeline import fit_and_test, prepare, tensorboard_logger, train_run
+
+log = logging.getLogger("whyrec")
+
+
+def _prepare_out(out: Path, overwrite: bool) -> None:
+    if (out / "run.json").exists() and not overwrite:
+        raise WhyrecError(f"run directory {out} already exists; pass --overwrite to replace it")
+    if out.exists() and not out.is_dir():
+        raise WhyrecError(f"--out {out} is a file, not a directory")
+    out.mkdir(parents=True, exist_ok=True)
+
+
+def cmd_train(args: argparse.Namespace) -> int:
+    if args.run is not None or args.with_feedback:
+        return _retrain(args)
+    if not args.dataset or not args.out:
+        raise WhyrecError("train needs --dataset SPEC and --out RUN_DIR (or --run RUN_DIR --with-feedback)")
+    args.model = args.model or "sasrec"
+    # an unknown model or setting fails before any work
+    settings = parse_settings(args.set)
+    model = build_models([args.model], settings)[args.model]
+    _prepare_out(args.out, args.overwrite)
+    prepared = prepare(args.dataset, load_options(args), args.encoder, progress=not args.quiet)
+    _, row = train_run(
+        prepared,
+        args.model,
+        args.out,
+        progress=not args.quiet,
+        curves=tensorboard_logger(args.tensorboard),
+        model=model,
+        settings=settings,
+    )
+    print(f"saved run {args.out}: {args.model} test NDCG@10 {row['NDCG@10']:.4f}, HR@10 {row['HR@10']:.4f}")
+    return 0
+
+
+def _retrain(args: argparse.Namespace) -> int:
+    if args.run is None:
+        raise WhyrecError("--with-feedback needs --run RUN_DIR (the run whose stored events to fold in)")
+    done = retrain_with_feedback(
+        args.run,
+        with_feedback=args.with_feedback,
+        dataset=args.dataset,
+        options=load_options(args),
+        encoder=args.encoder,
+        model=args.model,
+        settings=parse_settings(args.set),
+        out=args.out,
+        overwrite=args.overwrite,
+        db=args.db,
+        progress=not args.quiet,
+    )
+    print(f"saved run {done.out}: {done.model} with {done.report.events_used:,} feedback events, "
+          f"test NDCG@10 {done.test['NDCG@10']:.4f}, HR@10 {done.test['HR@10']:.4f}")  # fmt: skip
+    return 0
+
+
+def cmd_evaluate(args: argparse.Namespace) -> int:
+    names = [m.strip() for m in args.models.split(",") if m.strip()]
+    models = build_models(names, parse_settings(args.set))  # unknown names fail here, before any work
+    if args.json and args.json.parent and not args.json.parent.exists():
+        raise WhyrecError(f"folder for --json does not exist: {args.json.parent}")
+    prepared = prepare(args.dataset, load_options(args), args.encoder, progress=not args.quiet)
+    curves = tensorboard_logger(args.tensorboard)
+    rows = fit_and_test(prepared, models, progress=not args.quiet, curves=curves)
+    if args.explanations:
+        for row, model in zip(rows, models.values(), strict=True):
+            log.info(f"measuring explanations of {model.name} ...")
+            row.update(
+                explanation_metrics(prepared, model, n_users=args.explain_users, progress=not args.quiet)
+            )
+    print(_table(rows))
+    if args.json:
+        args.json.write_text(json.dumps(rows, indent=2))
+        print(f"wrote {args.json}")
+    return 0
+
+
+def _table(rows: list[dict[str, Any]]) -> str:
+    cols = ["model", "HR@10", "NDCG@10", "MRR@10", "NDCG@20", "coverage@10", "train_seconds"]
+    extra = [
+        c
+        for c in ("fidelity_ratio", "counterfactual_validity", "grounding_rate", "explain_ms_per_user")
+        if any(c in r for r in rows)
+    ]
+    cols += extra
+    lines = ["  ".join(f"{c:>12}" for c in cols)]
+    for row in rows:
+        cells = []
+        for c in cols:
+            v = row.get(c, "")
+            cells.append(f"{v:>12.4f}" if isinstance(v, float) else f"{v!s:>12}")
+        lines.append("  ".join(cells))
+    return "\n".join(lines)
+
+
+def _load_run(path: Path) -> Recommender:
+    return Recommender.load(path)
+
+
+def cmd_recommend(args: argparse.Namespace) -> int:
+    rec = _load_run(args.run)
+    rec.history(args.user)  # unknown user: one clear line
+    if args.k < 1:
+        raise WhyrecError("-k must be at least 1")
+    if args.explain:
+        pairs = Explainer(rec).explain_recommendations(args.user, k=args.k, lang=args.lang)
+        rows = [
+            {
+                "rank": r.rank,
+                "item_id": r.item_id,
+                "title": r.title,
+                "score": round(r.score, 4),
+                "explanation": e.sentence.text,
+                "evidence": [ev.item_id for ev in e.evidence[:3]],
+            }
+            for r, e in pairs
+        ]
+    else:
+        rows = [
+            {"rank": r.rank, "item_id": r.item_id, "title": r.title, "score": round(r.score, 4)}
+            for r in rec.recommend(args.user, k=args.k)
+        ]
+    if args.json:
+        print(
+            json.dumps(
+                {"user_id": args.user, "model": rec.model.name, "recommendations": rows},
+                ensure_ascii=False,
+                indent=2,
+            )
+        )
+        return 0
+    print(
+        f"top {len(rows)} for user {args.user} "
+        f"({rec.model.name}, {len(rec.history(args.user))} items in history)"
+    )
+    for row in rows:
+        print(f"{row['rank']:>3}. {row['title']}  [{row['item_id']}]  score {row['score']:.3f}")
+        if "explanation" in row:
+            print(f"     {row['explanation']}")
+    return 0
+
+
+def cmd_explain(args: argparse.Namespace) -> int:
+    rec = _load_run(args.run)
+    rec.history(args.user)
+    rec.item_index(args.item)
+    explainer = Explainer(rec, phraser=make_phraser(args.llm))
+    e = explainer.explain(args.item, user_id=args.user, k=args.k, lang=args.lang, use_llm=bool(args.llm))
+    if args.json:
+        print(json.dumps(e.to_dict(), ensure_ascii=False, indent=2))
+        return 0
+    print(
+        f"{e.title} [{e.item_id}] for user {args.user}: rank {e.rank} "
+        f"(top {e.k}: {'yes' if e.recommended else 'no'})"
+    )
+    print(f"\n  {e.sentence.text}\n  ({e.sentence.source}: {e.sentence.note})")
+    print("\nevidence (score drop when removed from the history):")
+    for ev in e.evidence:
+        print(f"  {ev.contribution:+.4f}  {ev.title}")
+    if e.interest:
+        print(
+            f"\ninterest served: {e.interest.label} "
+            f"({e.interest.share:.0%} of the history, {e.interest.horizon})"
+        )
+    if e.shared_attributes:
+        print(f"shared attributes: {', '.join(e.shared_attributes)}")
+    if e.counterfactual:
+        cf = e.counterfactual
+        if cf.found:
+            print(
+                f"counterfactual: without {', '.join(cf.removed_titles)} "
+                f"it falls to rank {cf.new_rank} (verified)"
+            )
+        else:
+            print(
+                f"counterfactual: no set of up to {cf.max_size} history items takes it out of the top {e.k}"
+            )
+    if e.why_not:
+        w = e.why_not
+        for ev in w.evidence_against[:3]:
+            print(f"  against: {ev.contribution:+.4f}  {ev.title}")
+        if w.best_lift:
+            print(
+                f"would lift it most: {w.best_lift.kind} {w.best_lift.title} -> rank {w.best_lift.new_rank}"
+            )
+    return 0
+
+
+def cmd_serve(args: argparse.Namespace) -> int:
+    from whyrec.service import serve  # the serve extra: imported only when serving
+
+    serve(args.run, db=args.db, host=args.host, port=args.port, llm=args.llm)
+    return 0
+
+
+def cmd_demo(args: argparse.Namespace) -> int:
+    out: Path = args.out
+    if args.retrain or Recommender.saved_model(out) != args.model:
+        build_models([args.model])  # an unknown model fails before any work
+        out.mkdir(parents=True, exist_ok=True)
+        prepared = prepare("demo", encoder=None, progress=not args.quiet)
+        _, row = train_run(prepared, args.model, out, progress=not args.quiet)
+        log.info(f"demo run saved to {out} (test NDCG@10 {row['NDCG@10']:.4f})")
+    else:
+        log.info(f"using the demo run in {out} (--retrain to train again)")
+    if not args.no_serve:
+        from whyrec.service import serve  # the serve extra: imported only when serving
+
+        serve(out, db=args.db, host=args.host, port=args.port)
+        return 0
+    rec = _load_run(out)
+    explainer = Explainer(rec)
+    users = sorted(rec.histories, key=lambda u: (-len(rec.histories[u]), u))[
+        :: max(1, len(rec.histories) // 50)
+    ]
+    for user in users[: args.users]:
+        history = rec.history(user)
+        print(
+            f"\nuser {user}: {len(history)} rated, most recent: "
+            + "; ".join(rec.catalog.title(i) for i in history[-3:])
+        )
+        for r, e in explainer.explain_recommendations(user, k=args.k, counterfactual=True):
+            print(f"  {r.rank}. {r.title}")
+            print(f"     {e.sentence.text}")
+    return 0
+
+
+COMMANDS = {
+    "demo": cmd_demo,
+    "train": cmd_train,
+    "evaluate": cmd_evaluate,
+    "recommend": cmd_recommend,
+    "explain": cmd_explain,
+    "serve": cmd_serve,
+}

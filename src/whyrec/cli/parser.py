@@ -1,0 +1,132 @@
+"""The command line's arguments, each defined once."""
+
+from __future__ import annotations
+
+import argparse
+from pathlib import Path
+
+from whyrec.data import LoadOptions
+
+DEMO_RUN = Path("runs") / "demo"
+
+
+def add_dataset_options(parser: argparse.ArgumentParser, dataset_help: str | None = None) -> None:
+    """--dataset and the options of loading and encoding it; ``dataset_help`` makes it optional."""
+    parser.add_argument(
+        "--dataset",
+        required=dataset_help is None,
+        help=dataset_help or "KIND:PATH (movielens, amazon, movietweetings, csv) or demo",
+    )
+    parser.add_argument("--items", help="csv kind: item catalogue file (item_id, title, more text columns)")
+    parser.add_argument("--user-col", default="user_id")
+    parser.add_argument("--item-col", default="item_id")
+    parser.add_argument("--time-col", default="timestamp")
+    parser.add_argument("--rating-col", default="rating")
+    parser.add_argument("--sep", default=",", help="csv kind: delimiter (default ,)")
+    parser.add_argument("--k-core", type=int, default=None, help="keep users and items with at least K rows")
+    parser.add_argument(
+        "--encoder",
+        default=None,
+        help="text encoder: minilm (default, bundled), hashing, or a sentence-transformers path",
+    )
+
+
+def load_options(args: argparse.Namespace) -> LoadOptions:
+    """The dataset options of ADD_DATASET_OPTIONS as the loader takes them."""
+    sep = "\t" if args.sep in ("\\t", "tab") else args.sep
+    return LoadOptions(
+        items=args.items,
+        user_col=args.user_col,
+        item_col=args.item_col,
+        time_col=args.time_col,
+        rating_col=args.rating_col,
+        sep=sep,
+        k_core=args.k_core,
+    )
+
+
+def add_settings_option(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument(
+        "--set",
+        metavar="KEY=VALUE",
+        action="append",
+        default=[],
+        help="change a setting (a config field) of every chosen model that has it, "
+        "e.g. --set max_epochs=30; repeatable",
+    )
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="whyrec", description="A sequential recommender that explains itself."
+    )
+    parser.add_argument("--quiet", action="store_true", help="no progress bars or reports")
+    sub = parser.add_subparsers(dest="command", required=True)
+
+    demo = sub.add_parser("demo", help="train on the bundled MovieTweetings data and serve the web UI")
+    demo.add_argument("--no-serve", action="store_true", help="print explained recommendations instead")
+    demo.add_argument("--model", default="sasrec")
+    demo.add_argument("--out", type=Path, default=DEMO_RUN)
+    demo.add_argument("--retrain", action="store_true", help="train again even if the demo run exists")
+    demo.add_argument("--users", type=int, default=3, help="--no-serve: how many users to show")
+    demo.add_argument("-k", type=int, default=5)
+    demo.add_argument("--host", default="127.0.0.1")
+    demo.add_argument("--port", type=int, default=8000)
+    demo.add_argument(
+        "--db", default=None, help="event store URL (default: SQLite file in the run directory)"
+    )
+
+    train = sub.add_parser("train", help="train one model and save a run directory")
+    add_dataset_options(train, dataset_help="KIND:PATH; with --run, defaults to the run's dataset")
+    train.add_argument("--model", default=None, help="default: sasrec; with --run: the run's model")
+    train.add_argument("--out", type=Path, help="the new run directory")
+    train.add_argument("--overwrite", action="store_true", help="replace an existing run directory")
+    train.add_argument("--tensorboard", metavar="DIR", help="log loss and validation metrics to TensorBoard")
+    add_settings_option(train)
+    train.add_argument(
+        "--run", type=Path, help="retrain this run (with --with-feedback: fold in its stored events)"
+    )
+    train.add_argument("--with-feedback", action="store_true", help="add the events stored by `whyrec serve`")
+    train.add_argument("--db", default=None, help="event store URL (default: the run's SQLite file)")
+
+    evaluate = sub.add_parser("evaluate", help="train and test several models on the same split")
+    add_dataset_options(evaluate)
+    evaluate.add_argument("--models", default="pop,itemknn,content,sasrec,hybrid")
+    evaluate.add_argument("--json", type=Path, help="write the metrics JSON here")
+    evaluate.add_argument("--explanations", action="store_true", help="also measure explanation quality")
+    evaluate.add_argument("--explain-users", type=int, default=200, help="users sampled for --explanations")
+    evaluate.add_argument("--tensorboard", metavar="DIR")
+    add_settings_option(evaluate)
+
+    recommend = sub.add_parser("recommend", help="top-K for one user of a run")
+    recommend.add_argument("--run", type=Path, required=True)
+    recommend.add_argument("--user", required=True)
+    recommend.add_argument("-k", type=int, default=10)
+    recommend.add_argument("--explain", action="store_true", help="add a short explanation to every row")
+    recommend.add_argument("--json", action="store_true")
+    recommend.add_argument("--lang", choices=["en", "zh"], default="en")
+
+    explain = sub.add_parser("explain", help="the full explanation of one (user, item) pair")
+    explain.add_argument("--run", type=Path, required=True)
+    explain.add_argument("--user", required=True)
+    explain.add_argument("--item", required=True)
+    explain.add_argument("-k", type=int, default=10)
+    explain.add_argument("--json", action="store_true")
+    explain.add_argument("--lang", choices=["en", "zh"], default="en")
+    explain.add_argument(
+        "--llm",
+        nargs="?",
+        const="smollm",
+        default=None,
+        help="rephrase with an LLM: smollm (default) or an OpenAI-compatible base URL",
+    )
+
+    serve = sub.add_parser("serve", help="the HTTP API and web UI for a run")
+    serve.add_argument("--run", type=Path, required=True)
+    serve.add_argument(
+        "--db", default=None, help="SQLAlchemy URL (default: sqlite file events.db in the run)"
+    )
+    serve.add_argument("--host", default="127.0.0.1")
+    serve.add_argument("--port", type=int, default=8000)
+    serve.add_argument("--llm", default=None, help="smollm or an OpenAI-compatible base URL")
+    return parser
