@@ -30,8 +30,8 @@ from dataclasses import replace
 from pathlib import Path
 
 import numpy as np
-from bench.recbole_side import curve_plot, read_runs, report_lines, run_all
 
+from bench.recbole_side import curve_plot, read_runs, report_lines, run_all
 from whyrec.metrics import metrics_from_ranks, rank_targets
 from whyrec.models import FitData, SASRec
 from whyrec.training import build_models
