@@ -34,6 +34,8 @@ import numpy as np
 from bench.common import write_result
 from bench.peers import PEERS, peer_ratios, run_peer
 from bench.recbole_side import curve_plot, read_runs, report_lines, run_all
+from whyrec.explain import make_phraser
+from whyrec.explain.quality import explanation_metrics
 from whyrec.metrics import metrics_from_ranks, rank_targets
 from whyrec.models import FitData, SASRec
 from whyrec.training import build_models
@@ -165,6 +167,10 @@ def main() -> None:
         default=",".join(PEERS),
         help="classic peers tuned on validation (bench/peers.py); '' for none",
     )
+    parser.add_argument("--explain", default="", help="whyrec models whose explanations are measured too")
+    parser.add_argument("--explain-users", type=int, default=200)
+    parser.add_argument("--llm", default=None, help="phrase with this LLM (smollm or a URL) for --llm-users")
+    parser.add_argument("--llm-users", type=int, default=50)
     parser.add_argument(
         "--reuse",
         type=Path,
@@ -228,6 +234,19 @@ def main() -> None:
         if "valid_NDCG@10" not in row:  # every whyrec model is chosen on validation too
             ranks, _ = rank_targets(model, valid_histories, valid_targets)
             row["valid_NDCG@10"] = round(metrics_from_ranks(ranks)["NDCG@10"], 5)
+    by_model = {r["model"]: r for r in rows}
+    for name in filter(None, args.explain.split(",")):
+        print(f"explanations of {name} ...", flush=True)
+        by_model[name].update(
+            explanation_metrics(
+                prepared,
+                models[name],
+                args.explain_users,
+                progress=False,
+                phraser=make_phraser(args.llm),
+                llm_users=args.llm_users,
+            )
+        )
     for kind in filter(None, args.peers.split(",")):
         print(f"peer {kind}: tuning on validation ...", flush=True)
         rows.append(run_peer(kind, prepared.split, args.dataset))
