@@ -167,6 +167,11 @@ def main() -> None:
         default=",".join(PEERS),
         help="classic peers tuned on validation (bench/peers.py); '' for none",
     )
+    parser.add_argument(
+        "--reuse-also",
+        default="",
+        help="whyrec models whose rows --reuse carries over too (not trained here)",
+    )
     parser.add_argument("--explain", default="", help="whyrec models whose explanations are measured too")
     parser.add_argument("--explain-users", type=int, default=200)
     parser.add_argument("--llm", default=None, help="phrase with this LLM (smollm or a URL) for --llm-users")
@@ -199,8 +204,11 @@ def main() -> None:
     if args.reuse:
         old = json.loads(args.reuse.read_text())
         old_rows = old["rows"] if isinstance(old, dict) else old
+        also = tuple(filter(None, args.reuse_also.split(",")))
         reused = [
-            dict(r, reused_from=str(args.reuse)) for r in old_rows if str(r["model"]).startswith(REUSED)
+            dict(r, reused_from=str(args.reuse))
+            for r in old_rows
+            if str(r["model"]).startswith(REUSED) or r["model"] in also
         ]
         rows += reused
         args.no_reference = args.no_reference or any(r["model"].startswith("reference:") for r in reused)
