@@ -229,6 +229,13 @@ def results_page(paths: list[Path]) -> str:
                 f"{stamp.get('torch_threads', '?')} threads; file `{path.name}`.",
                 "",
             ]
+        else:
+            out += [
+                f"File `{path.name}` carries no stamp: its whyrec rows were ranked with targets winning "
+                "their ties, and it has no classic peers (EASE, implicit) and no validation score for pop, "
+                "itemknn and content. Re-run `bench.compare` to replace it.",
+                "",
+            ]
         columns = ["valid_NDCG@10", "HR@10", "NDCG@10", "MRR@10", "NDCG@20", "coverage@10", "train_seconds"]
         out += ["| model | " + " | ".join(columns) + " |", "|---|" + "---|" * len(columns)]
         for r in rows:
