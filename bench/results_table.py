@@ -1,6 +1,7 @@
 """Markdown tables from metrics JSON files written by `whyrec evaluate` or bench/compare.py.
 
     python -m bench.results_table        # writes bench/RESULTS.md from bench/results/harness/
+    python -m bench.results_table --readme   # the README's short table (test NDCG@10), from the same files
     python -m bench.results_table results/ml100k.json results/amazon.json
     python -m bench.results_table --harness bench/results/compare-ml-100k.json ...
     python -m bench.results_table --cold-start bench/results/cold-start-scientific.json ...
@@ -257,7 +258,40 @@ def results_page(paths: list[Path]) -> str:
     return "\n".join(out)
 
 
+def readme_table(paths: list[Path]) -> str:
+    """The short table for the README: per dataset, the two ratios with their models."""
+    lines = [
+        "| dataset | best whyrec model (validation) | best peer | ratio "
+        "| best whyrec network | best peer network | ratio |",
+        "|---|---|---|---|---|---|---|",
+    ]
+    for path in paths:
+        rows, _ = load_rows(path)
+        ratios = peer_ratios(rows)
+        cells = []
+        for name in ("any_model", "single_network"):
+            r = ratios[name]
+            cells += (
+                [
+                    f"`{r['whyrec']}` {r['whyrec_test_NDCG@10']:.4f}",
+                    f"`{r['peer']}` {r['peer_test_NDCG@10']:.4f}",
+                    f"{r['ratio']:.2f}×",
+                ]
+                if r
+                else ["–", "–", "–"]
+            )
+        lines.append(f"| {str(rows[0]['dataset']).split('/')[-1]} | " + " | ".join(cells) + " |")
+    return "\n".join(lines)
+
+
 def main(paths: list[str]) -> None:
+    if paths == ["--readme"]:
+        print(
+            readme_table(
+                [HARNESS / f"{name}.json" for name in DATASETS if (HARNESS / f"{name}.json").exists()]
+            )
+        )
+        return
     if not paths:
         found = [HARNESS / f"{name}.json" for name in DATASETS if (HARNESS / f"{name}.json").exists()]
         PAGE.write_text(results_page(found))
