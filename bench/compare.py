@@ -30,8 +30,12 @@ from dataclasses import replace
 from pathlib import Path
 
 import numpy as np
-from bench.recbole_side import curve_plot, read_runs, report_lines, run_all
 
+from bench.common import write_result
+from bench.peers import PEERS, peer_ratios, run_peer
+from bench.recbole_side import curve_plot, read_runs, report_lines, run_all
+from whyrec.explain import make_phraser
+from whyrec.explain.quality import explanation_metrics
 from whyrec.metrics import metrics_from_ranks, rank_targets
 from whyrec.models import FitData, SASRec
 from whyrec.training import build_models
@@ -39,6 +43,7 @@ from whyrec.training.pipeline import Prepared, fit_and_test, prepare
 
 ROOT = Path(__file__).resolve().parents[1]
 REFERENCE = ROOT.parent / "shared" / "reference" / "sasrec_reference.py"
+REUSED = ("reference:", "recbole:")  # the rows --reuse takes from an earlier run
 
 
 def reference_reads(spec: str) -> bool:
@@ -157,6 +162,26 @@ def main() -> None:
     parser.add_argument("--out", type=Path, required=True, help="path prefix for .json, .md and plots")
     parser.add_argument("--no-reference", action="store_true")
     parser.add_argument("--no-cold-start", action="store_true")
+    parser.add_argument(
+        "--peers",
+        default=",".join(PEERS),
+        help="classic peers tuned on validation (bench/peers.py); '' for none",
+    )
+    parser.add_argument(
+        "--reuse-also",
+        default="",
+        help="whyrec models whose rows --reuse carries over too (not trained here)",
+    )
+    parser.add_argument("--explain", default="", help="whyrec models whose explanations are measured too")
+    parser.add_argument("--explain-users", type=int, default=200)
+    parser.add_argument("--llm", default=None, help="phrase with this LLM (smollm or a URL) for --llm-users")
+    parser.add_argument("--llm-users", type=int, default=50)
+    parser.add_argument(
+        "--reuse",
+        type=Path,
+        default=None,
+        help="take the reference and RecBole rows from this earlier harness JSON instead of running them",
+    )
     parser.add_argument("--recbole", default="", help="RecBole models to add: Pop,SASRec,GRU4Rec,BERT4Rec")
     parser.add_argument("--recbole-max-minutes", type=float, default=None, help="training limit per model")
     parser.add_argument(
@@ -176,6 +201,24 @@ def main() -> None:
             "the reference SASRec was not run: its loader reads only ml-100k's and the amazon layout"
         )
         print(notes[-1], flush=True)
+    if args.reuse:
+        old = json.loads(args.reuse.read_text())
+        old_rows = old["rows"] if isinstance(old, dict) else old
+        also = tuple(filter(None, args.reuse_also.split(",")))
+        reused = [
+            dict(r, reused_from=str(args.reuse))
+            for r in old_rows
+            if str(r["model"]).startswith(REUSED) or r["model"] in also
+        ]
+        rows += reused
+        args.no_reference = args.no_reference or any(r["model"].startswith("reference:") for r in reused)
+        made = subprocess.run(
+            ["git", "log", "-1", "--format=%h", "--", str(args.reuse)], capture_output=True, text=True
+        ).stdout.strip()
+        stamp = old["stamp"]["commit"][:7] if isinstance(old, dict) else f"the file as committed in {made}"
+        notes.append(
+            f"not re-measured, taken from {args.reuse} ({stamp}): {', '.join(r['model'] for r in reused)}"
+        )
     if not args.no_reference:
         checked = check_same_targets(prepared, args.dataset)
         notes.append(f"same test item for all {checked:,} users on both sides (checked)")
@@ -194,6 +237,28 @@ def main() -> None:
                 )
             ]
         rows.append(row)
+    valid_histories, valid_targets = prepared.split.valid()
+    for row, model in zip(rows[-len(models) :], models.values(), strict=True):
+        if "valid_NDCG@10" not in row:  # every whyrec model is chosen on validation too
+            ranks, _ = rank_targets(model, valid_histories, valid_targets)
+            row["valid_NDCG@10"] = round(metrics_from_ranks(ranks)["NDCG@10"], 5)
+    by_model = {r["model"]: r for r in rows}
+    for name in filter(None, args.explain.split(",")):
+        print(f"explanations of {name} ...", flush=True)
+        by_model[name].update(
+            explanation_metrics(
+                prepared,
+                models[name],
+                args.explain_users,
+                progress=False,
+                phraser=make_phraser(args.llm),
+                llm_users=args.llm_users,
+            )
+        )
+    for kind in filter(None, args.peers.split(",")):
+        print(f"peer {kind}: tuning on validation ...", flush=True)
+        rows.append(run_peer(kind, prepared.split, args.dataset))
+        print(f"peer {kind}: NDCG@10 {rows[-1]['NDCG@10']} with {rows[-1]['settings']}", flush=True)
     running: list[dict] = []
     if args.recbole and args.recbole_from:
         recbole_rows, running = read_runs(args.recbole_from, args.recbole.split(","), prepared.split)
@@ -226,7 +291,13 @@ def main() -> None:
     machine = (
         f"{platform.machine()}, {__import__('os').cpu_count()} cores, Python {platform.python_version()}"
     )
-    args.out.with_suffix(".json").write_text(json.dumps(rows, indent=2))
+    ratios = peer_ratios(rows)
+    config = {k: str(v) if isinstance(v, Path) else v for k, v in vars(args).items()}
+    config["model_settings"] = {
+        name: {role: c.to_dict() if hasattr(c, "to_dict") else str(c) for role, c in m.configs().items()}
+        for name, m in models.items()
+    }
+    write_result(args.out.with_suffix(".json"), {"rows": rows, "ratios": ratios, "notes": notes}, config)
     (args.out.parent / f"{args.out.name}_cold_start.json").write_text(json.dumps(extra, indent=2))
     if running:  # their curves so far
         (args.out.parent / f"{args.out.name}_recbole_running.json").write_text(json.dumps(running, indent=2))
@@ -248,6 +319,13 @@ def main() -> None:
         "",
         *[f"- {n}" for n in notes],
         *report_lines(rows, running),
+        *[
+            f"- {name}: `{r['whyrec']}` {r['whyrec_test_NDCG@10']:.4f} / `{r['peer']}` "
+            f"{r['peer_test_NDCG@10']:.4f} = **{r['ratio']}×** (whyrec's side chosen on validation, "
+            "the peer's at its best test showing)"
+            for name, r in ratios.items()
+            if r
+        ],
         "",
         *[f"![{i}]({i})" for i in images],
     ]

@@ -328,6 +328,13 @@ def main() -> None:
     parser.add_argument("--threads", type=int, default=2)
     parser.add_argument("--train-batch-size", type=int, default=2048)
     parser.add_argument("--split-only", action="store_true", help="write test_items.tsv and stop")
+    parser.add_argument(
+        "--set",
+        action="append",
+        default=[],
+        metavar="KEY=VALUE",
+        help="a RecBole setting (VALUE read as JSON when it parses), e.g. reg_weight=100 for EASE",
+    )
     args = parser.parse_args()
     wall_start = time.perf_counter()
 
@@ -343,6 +350,12 @@ def main() -> None:
     name, data_config, user_map, item_map = write_atomic(args.dataset, out / "atomic")
     settings = recbole_config(args.model, name, out / "atomic", data_config, out, args.seed)
     settings["train_batch_size"] = args.train_batch_size
+    for item in args.set:
+        key, _, value = item.partition("=")
+        try:
+            settings[key] = json.loads(value)
+        except ValueError:
+            settings[key] = value
     os.chdir(out)  # RecBole writes log/ and log_tensorboard/ under the working directory
     config = Config(model=args.model, config_dict=settings)
     # RecBole requires repeatable for sequential models (and then ranks seen items too). For the
@@ -396,6 +409,7 @@ def main() -> None:
         "recbole": {
             "version": "1.2.1",
             "threads": args.threads,
+            "set": args.set,
             **{key: config.final_config_dict.get(key) for key in SHOWN_SETTINGS},
         },
     }

@@ -18,3 +18,7 @@ class UnknownIdError(WhyrecError, KeyError):
 
 class RunError(WhyrecError):
     """A run directory that is missing or incomplete."""
+
+
+class TrainingError(WhyrecError):
+    """Training that cannot give a model: the loss or validation scores became non-finite."""

@@ -81,11 +81,13 @@ def cmd_evaluate(args: argparse.Namespace) -> int:
     curves = tensorboard_logger(args.tensorboard)
     rows = fit_and_test(prepared, models, progress=not args.quiet, curves=curves)
     if args.explanations:
+        phraser = make_phraser(args.llm)
         for row, model in zip(rows, models.values(), strict=True):
             log.info(f"measuring explanations of {model.name} ...")
-            row.update(
-                explanation_metrics(prepared, model, n_users=args.explain_users, progress=not args.quiet)
+            quality = explanation_metrics(
+                prepared, model, args.explain_users, progress=not args.quiet, lang=args.lang, phraser=phraser
             )
+            row.update(quality)
     print(_table(rows))
     if args.json:
         args.json.write_text(json.dumps(rows, indent=2))
@@ -97,7 +99,14 @@ def _table(rows: list[dict[str, Any]]) -> str:
     cols = ["model", "HR@10", "NDCG@10", "MRR@10", "NDCG@20", "coverage@10", "train_seconds"]
     extra = [
         c
-        for c in ("fidelity_ratio", "counterfactual_validity", "grounding_rate", "explain_ms_per_user")
+        for c in (
+            "fidelity_ratio",
+            "fidelity_ratio_recent",
+            "counterfactual_found_rate",
+            "counterfactual_validity",
+            "grounding_rate",
+            "explain_ms_per_user",
+        )
         if any(c in r for r in rows)
     ]
     cols += extra

@@ -95,6 +95,16 @@ def build_parser() -> argparse.ArgumentParser:
     evaluate.add_argument("--json", type=Path, help="write the metrics JSON here")
     evaluate.add_argument("--explanations", action="store_true", help="also measure explanation quality")
     evaluate.add_argument("--explain-users", type=int, default=200, help="users sampled for --explanations")
+    evaluate.add_argument(
+        "--lang", choices=["en", "zh"], default="en", help="language of the measured sentences"
+    )
+    evaluate.add_argument(
+        "--llm",
+        nargs="?",
+        const="smollm",
+        default=None,
+        help="phrase the sentences of the first 50 explained users with an LLM (smollm or a base URL)",
+    )
     evaluate.add_argument("--tensorboard", metavar="DIR")
     add_settings_option(evaluate)
 

@@ -1,15 +1,31 @@
-"""Explanation quality measured against the model: deletion fidelity, counterfactual validity,
-grounding, coverage, diversity and speed."""
+"""Explanation quality measured against the model, each metric able to fail.
+
+- Deletion fidelity: the rank drop of a recommended item when its top-3 evidence is removed from
+  the history, against two baselines drawn from the same window the explanation can draw on:
+  3 random items of that window, and the 3 most recent items (the obvious heuristic for a
+  sequence model). A ratio near 1 means the evidence is no better than the baseline.
+- Counterfactuals: the share of recommended items for which a set of at most
+  ``counterfactual_max`` items was found, its mean size, and its validity checked through the
+  public recommendation path (:meth:`Recommender.recommend` with the history minus the set, the
+  set kept out of the list as the what-if API does), not through the explainer's own scoring.
+- Grounding: on the sentence actually shown (LLM phrasing when requested, in the requested
+  language). A sentence is grounded when every catalogue title or attribute it names belongs to
+  the explanation's facts, and every history item it names as a reason really supports the item:
+  removing it from the history lowers the item's score (re-scored here).
+"""
 
 from __future__ import annotations
 
 import time
+from collections import Counter
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
 from tqdm.auto import tqdm
 
 from whyrec.explain.explainer import Explainer
+from whyrec.explain.phrasing import Phraser
+from whyrec.explain.types import Explanation, Lang
 from whyrec.training.recommender import Recommender, rank_of
 
 if TYPE_CHECKING:
@@ -20,34 +36,76 @@ MIN_HISTORY = 6
 RANDOM_DRAWS = 5
 
 
+def model_window(model: Scorer, explainer: Explainer, history_length: int) -> int:
+    """Where the window starts that both the explanation and the model read: the explainer's
+    occlusion window, cut to the model's own ``max_len`` when it reads only that many items."""
+    reads = getattr(getattr(model, "config", None), "max_len", None)
+    size = min(explainer.config.window, int(reads) if reads else history_length)
+    return max(0, history_length - size)
+
+
+def facts_of(explanation: Explanation) -> list[str]:
+    """The names a sentence about EXPLANATION may use, built from its structured facts."""
+    names = [explanation.title, *(e.title for e in explanation.evidence), *explanation.shared_attributes]
+    if explanation.interest is not None and not explanation.interest.muted:
+        names += [explanation.interest.label, *explanation.interest.keywords]
+    if explanation.counterfactual is not None and explanation.counterfactual.found:
+        names += list(explanation.counterfactual.removed_titles)
+    return names
+
+
+def named_reasons(explanation: Explanation, text: str) -> list[str]:
+    """The evidence items whose title the sentence names (the reasons it gives)."""
+    lowered = text.lower()
+    return [e.item_id for e in explanation.evidence if e.title.lower() in lowered]
+
+
 def explanation_metrics(
-    prepared: Prepared, model: Scorer, n_users: int = 200, k: int = 10, seed: int = 0, progress: bool = True
+    prepared: Prepared,
+    model: Scorer,
+    n_users: int = 200,
+    k: int = 10,
+    seed: int = 0,
+    progress: bool = True,
+    *,
+    lang: Lang = "en",
+    phraser: Phraser | None = None,
+    llm_users: int = 50,
+    explainer: Explainer | None = None,
 ) -> dict[str, Any]:
     """Explain the top-``k`` of up to ``n_users`` test users (history >= 6 items, seeded sample).
 
     A rank drop is the item's new rank minus its old rank after removing items from the history
-    (removed items stay out of the candidates, so only the model's change of mind counts).
+    (removed items stay out of the candidates, so only the model's change of mind counts). With
+    a ``phraser``, the first ``llm_users`` users' sentences are phrased by it (and checked, as
+    when served). ``explainer`` replaces the standard one (to measure another explainer).
     """
     split = prepared.split
     histories, _ = split.test()
-    rec = Recommender(model, split.items, prepared.dataset.catalog, prepared.item_vectors, {})
-    explainer = Explainer(rec)
+    if explainer is None:
+        rec = Recommender(model, split.items, prepared.dataset.catalog, prepared.item_vectors, {})
+        explainer = Explainer(rec, phraser=phraser)
+    rec = explainer.rec
     rng = np.random.default_rng(seed)
     eligible = [u for u, h in enumerate(histories) if len(h) >= MIN_HISTORY]
     users = sorted(rng.choice(eligible, size=min(n_users, len(eligible)), replace=False).tolist())
-    top_drops: list[int] = []
-    random_drops: list[int] = []
+    drops: dict[str, list[int]] = {"top3": [], "random": [], "recent": []}
     sentences: list[str] = []
-    cf_valid = cf_total = grounded = covered = 0
+    cf_found = cf_valid = covered = grounded = 0
+    cf_sizes: list[int] = []
+    llm_outcomes: Counter[str] = Counter()
     explain_seconds = []
-    for u in tqdm(users, desc=f"explaining {model.name}", unit="user", disable=not progress, leave=False):
+    for n, u in enumerate(
+        tqdm(users, desc=f"explaining {model.name}", unit="user", disable=not progress, leave=False)
+    ):
         history = split.items.lookup_ids(histories[u])
         start = time.perf_counter()
-        pairs = explainer.explain_recommendations(history=history, k=k, counterfactual=False)
+        pairs = explainer.explain_recommendations(history=history, k=k, lang=lang, counterfactual=True)
         explain_seconds.append(time.perf_counter() - start)
-        trials: list[list[str]] = []
-        excluded: list[list[str]] = []
-        meta: list[tuple[int, int, str]] = []  # (item_idx, old rank, kind)
+        use_llm = phraser is not None and n < llm_users
+        window_start = min(model_window(model, explainer, len(history)), len(history) - 3)
+        plan: list[tuple[int, int, str, list[str]]] = []  # (item_idx, old rank, kind, items removed)
+        checks: list[tuple[int, list[str]]] = []  # (item_idx, reasons named) per shown sentence
         for recommendation, explanation in pairs:
             item_idx = rec.item_index(recommendation.item_id)
             top3 = [e.item_id for e in explanation.evidence[:3]]
@@ -57,47 +115,71 @@ def explanation_metrics(
                 for p in np.argsort(-contributions, kind="stable"):
                     if window[p] not in top3 and len(top3) < 3:
                         top3.append(window[p])
-            trials.append([h for h in history if h not in set(top3)])
-            excluded.append(top3)
-            meta.append((item_idx, recommendation.rank, "top3"))
+            plan.append((item_idx, recommendation.rank, "top3", top3))
             for _ in range(RANDOM_DRAWS):
-                drop = set(rng.choice(len(history), size=3, replace=False).tolist())
-                trials.append([h for p, h in enumerate(history) if p not in drop])
-                excluded.append([history[p] for p in drop])
-                meta.append((item_idx, recommendation.rank, "random"))
+                drawn = rng.choice(np.arange(window_start, len(history)), size=3, replace=False)
+                plan.append((item_idx, recommendation.rank, "random", [history[p] for p in drawn]))
+            plan.append((item_idx, recommendation.rank, "recent", history[-3:]))
             covered += bool(explanation.evidence)
-            sentences.append(explanation.sentence.text)
-            grounded += explanation.sentence.grounded and not explainer.grounding.ungrounded(
-                explanation.sentence.text, explanation.grounded_on
-            )
-        raw = rec.score_indices([rec.to_indices(t) for t in trials])
-        for row, (item_idx, old_rank, kind) in enumerate(meta):
-            final = rec.adjust(raw[row], trials[row], exclude=excluded[row])
-            (top_drops if kind == "top3" else random_drops).append(rank_of(final, item_idx) - old_rank)
-        # counterfactuals (one shared scoring context for the k items), re-scored here
-        # independently of the explainer's own check
-        profile = explainer.interests(history=history)
-        with_cf = explainer.explain_recommendations(
-            history=history, k=k, counterfactual=True, profile=profile
-        )
-        for recommendation, explanation in with_cf:
             cf = explanation.counterfactual
-            if cf is None or not cf.found:
+            if cf is not None and cf.found:
+                cf_found += 1
+                cf_sizes.append(len(cf.removed))
+                kept = [h for h in history if h not in set(cf.removed)]
+                shown = rec.recommend(history=kept, k=k, exclude=cf.removed)
+                cf_valid += recommendation.item_id not in {r.item_id for r in shown}
+            if use_llm:
+                explanation = explainer.explain(
+                    recommendation.item_id,
+                    history=history,
+                    k=k,
+                    lang=lang,
+                    counterfactual=False,
+                    use_llm=True,
+                )
+                note = explanation.sentence.note
+                llm_outcomes[
+                    "accepted" if explanation.sentence.source == "llm" else note or "not phrased"
+                ] += 1
+            text = explanation.sentence.text
+            sentences.append(text)
+            named = named_reasons(explanation, text)
+            if explainer.grounding.ungrounded(text, facts_of(explanation)):
+                named = ["<outside the facts>"]
+            checks.append((item_idx, named))
+            for reason in named:
+                if reason in rec.items:
+                    plan.append((item_idx, 0, "reason", [reason]))
+        trials = [[h for h in history if h not in set(removed)] for *_, removed in plan]
+        raw = rec.score_indices([rec.to_indices(t) for t in [history, *trials]])
+        reason_drop: dict[tuple[int, str], float] = {}
+        for row, (item_idx, old_rank, kind, removed) in enumerate(plan):
+            if kind == "reason":
+                reason_drop[(item_idx, removed[0])] = raw[0, item_idx] - raw[row + 1, item_idx]
                 continue
-            cf_total += 1
-            kept = [h for h in history if h not in set(cf.removed)]
-            final = rec.ranked_scores(kept, exclude=cf.removed)
-            cf_valid += rank_of(final, rec.item_index(recommendation.item_id)) > k
-    top, rand = float(np.mean(top_drops)), float(np.mean(random_drops))
+            final = rec.adjust(raw[row + 1], trials[row], exclude=removed)
+            drops[kind].append(rank_of(final, item_idx) - old_rank)
+        for item_idx, named in checks:
+            grounded += all(reason_drop.get((item_idx, r), -1.0) > 0 for r in named)
     n = max(len(sentences), 1)
+    top, rand, recent = (float(np.mean(drops[key])) for key in ("top3", "random", "recent"))
+    llm_total = sum(llm_outcomes.values())
     return {
         "explained_users": len(users),
+        "explained_items": len(sentences),
+        "lang": lang,
         "fidelity_top3_rank_drop": round(top, 3),
         "fidelity_random3_rank_drop": round(rand, 3),
+        "fidelity_recent3_rank_drop": round(recent, 3),
         "fidelity_ratio": round(top / rand, 3) if rand > 0 else None,  # None: nothing moved
-        "counterfactual_validity": round(cf_valid / cf_total, 4) if cf_total else None,
-        "counterfactual_found_rate": round(cf_total / n, 4),
+        "fidelity_ratio_recent": round(top / recent, 3) if recent > 0 else None,
+        "counterfactual_found_rate": round(cf_found / n, 4),
+        "counterfactual_mean_size": round(float(np.mean(cf_sizes)), 3) if cf_sizes else None,
+        "counterfactual_validity": round(cf_valid / cf_found, 4) if cf_found else None,
         "grounding_rate": round(grounded / n, 4),
+        "llm_phrased": llm_total,
+        "llm_rejected_rate": round(1 - llm_outcomes["accepted"] / llm_total, 4) if llm_total else None,
+        "llm_outcomes": dict(llm_outcomes.most_common()),
         "explanation_coverage": round(covered / n, 4),
         "unique_sentence_ratio": round(len(set(sentences)) / n, 4),
         "explain_ms_per_user": round(1000 * float(np.mean(explain_seconds)), 2),

@@ -3,22 +3,30 @@ nothing else of whyrec, so models (early stopping), training and explanations ca
 
 from whyrec.metrics.ranking import (
     CUTOFFS,
+    NonFiniteScoreError,
     Ranker,
+    Ranks,
+    check_finite,
     evaluate,
     mask_seen,
     metrics_from_ranks,
     ndcg_per_user,
     rank_targets,
     target_ranks,
+    top_indices,
 )
 
 __all__ = [
     "CUTOFFS",
+    "NonFiniteScoreError",
     "Ranker",
+    "Ranks",
+    "check_finite",
     "evaluate",
     "mask_seen",
     "metrics_from_ranks",
     "ndcg_per_user",
     "rank_targets",
     "target_ranks",
+    "top_indices",
 ]

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import copy
 import json
+import logging
 import math
 import time
 from collections.abc import Sequence
@@ -22,13 +23,15 @@ import torch
 from torch import nn
 from tqdm.auto import tqdm
 
-from whyrec.errors import RunError
-from whyrec.metrics import metrics_from_ranks, rank_targets
+from whyrec.errors import RunError, TrainingError
+from whyrec.metrics import NonFiniteScoreError, metrics_from_ranks, rank_targets
 from whyrec.models.base import FitData, FitInfo
 from whyrec.models.config import Config, ItemEmbeddingConfig, TrainingConfig, setting
 from whyrec.models.nets import GRU4RecNet, ItemEmbedding, SASRecNet
 
 SequenceNet = SASRecNet | GRU4RecNet
+
+logger = logging.getLogger(__name__)
 
 
 @dataclass(frozen=True)
@@ -183,6 +186,7 @@ class SequenceModel:
         )
         valid_histories, valid_targets = split.valid()
         start = time.perf_counter()
+        failure = ""  # why training stopped early on a non-finite loss or score
         best, best_epoch, best_state, seconds_to_best = -1.0, -1, None, 0.0
         curve: list[float] = []  # validation NDCG@10 after each epoch
         curve_seconds: list[float] = []  # and the training seconds at that point
@@ -200,13 +204,26 @@ class SequenceModel:
             total, batches = 0.0, 0
             for begin in range(0, len(order), config.batch_size):
                 loss = self._loss(net, windows[order[begin : begin + config.batch_size]], generator)
+                if not torch.isfinite(loss):  # a failed epoch: its state is never kept
+                    failure = f"the training loss became {loss.item()} in epoch {epoch + 1}"
+                    break
                 optimiser.zero_grad()
                 loss.backward()
                 optimiser.step()
                 scheduler.step()
                 total, batches = total + loss.item(), batches + 1
-            ranks, _ = rank_targets(self, valid_histories, valid_targets)
-            valid = metrics_from_ranks(ranks)["NDCG@10"]
+            try:
+                valid = math.nan
+                if not failure:
+                    ranks, _ = rank_targets(self, valid_histories, valid_targets)
+                    valid = metrics_from_ranks(ranks)["NDCG@10"]
+            except NonFiniteScoreError:
+                failure = f"the validation scores became non-finite in epoch {epoch + 1}"
+            if failure:
+                if best_state is None:
+                    raise TrainingError(f"{self.name}: {failure}; try a lower lr (now {config.lr})")
+                logger.warning("%s: %s; keeping epoch %d", self.name, failure, best_epoch + 1)
+                break
             curve.append(round(valid, 5))
             curve_seconds.append(round(time.perf_counter() - start, 2))
             if data.log:

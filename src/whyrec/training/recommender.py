@@ -13,6 +13,7 @@ import numpy as np
 from whyrec.data.dataset import ItemCatalog
 from whyrec.data.vocab import Vocabulary
 from whyrec.errors import RunError, UnknownIdError
+from whyrec.metrics import top_indices
 from whyrec.models.base import Scorer
 from whyrec.training.registry import model_class
 
@@ -24,7 +25,9 @@ AVOID_STRENGTH = 2.0
 
 
 def rank_of(scores: np.ndarray, item_idx: int) -> int:
-    """1-based position of ``item_idx`` in the ranking the user sees: by score, ties by index."""
+    """1-based position of ``item_idx`` in the ranking the user sees: by score, ties by the lower
+    item index, the order :func:`whyrec.metrics.top_indices` gives (offline metrics average over
+    tie-breaks instead, see :mod:`whyrec.metrics.ranking`)."""
     own = scores[item_idx]
     return int((scores > own).sum() + (scores[:item_idx] == own).sum()) + 1
 
@@ -141,7 +144,7 @@ class Recommender:
     def top_k(self, scores: np.ndarray, k: int) -> list[Recommendation]:
         """The ``k`` best of final scores (``-inf`` = not recommendable), ties by item index."""
         k = max(0, min(int(k), int(np.isfinite(scores).sum())))
-        top = np.argsort(-scores, kind="stable")[:k]  # ties by index, as rank_of counts them
+        top = top_indices(scores[None, :], k)[0]  # ties by index, as rank_of and evaluation order them
         return [
             Recommendation(self.items.id(i), self.catalog.title(self.items.id(i)), float(scores[i]), rank + 1)
             for rank, i in enumerate(top)
