@@ -1,0 +1,124 @@
+"""Ablation of what a change buys, on validation and test NDCG@10 of one split.
+
+    python -m bench.ablation amazon:../shared/data/amazon-scientific-unisrec \\
+        --variant 'defaults={}' --variant 'dropout 0.5={"dropout": 0.5}' \\
+        --peers ease,itemknn --out bench/results/ablation-scientific.json
+
+Each ``--variant NAME=JSON`` trains ``--model`` (default sasrec) with those settings (``--set``
+fields). ``--peers`` are fitted once and give the line to beat. ``--hybrid`` also trains the
+hybrid's sequence members once and blends them twice, without and with EASE, each blend's weights
+chosen on validation. Choices are made on validation NDCG@10 only; test NDCG@10 is reported beside
+it and never used to choose. Run it alone, under the shared lock.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import logging
+import math
+from dataclasses import replace
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from bench.common import write_result
+from whyrec.metrics import ndcg_per_user, rank_targets
+from whyrec.models import FitData, Hybrid, Scorer
+from whyrec.models.ease import EASE
+from whyrec.training import build_models
+from whyrec.training.pipeline import Prepared, prepare
+
+log = logging.getLogger(__name__)
+
+
+def ndcg10(model: Scorer, histories: list[np.ndarray], targets: np.ndarray) -> tuple[float, float]:
+    """Mean NDCG@10 and its standard error over users."""
+    ranks, _ = rank_targets(model, histories, targets)
+    gains = ndcg_per_user(ranks, 10)
+    return round(float(gains.mean()), 5), round(float(gains.std(ddof=1) / math.sqrt(len(gains))), 5)
+
+
+def judged(prepared: Prepared, name: str, model: Scorer, settings: dict[str, Any]) -> dict[str, Any]:
+    valid, valid_se = ndcg10(model, *prepared.split.valid())
+    test, test_se = ndcg10(model, *prepared.split.test())
+    info = model.fit_info
+    row = {
+        "variant": name,
+        "model": model.name,
+        "settings": settings,
+        "full_config": {role: c.to_dict() for role, c in model.configs().items()},
+        "valid_NDCG@10": valid,
+        "valid_NDCG@10_se": valid_se,
+        "test_NDCG@10": test,
+        "test_NDCG@10_se": test_se,
+        "train_seconds": round(info.train_seconds, 1),
+        "best_epoch": info.best_epoch,
+        "seconds_to_best": None if info.seconds_to_best is None else round(info.seconds_to_best, 1),
+        "extra": {k: v for k, v in info.extra.items() if k != "valid_seconds"},
+    }
+    log.info(json.dumps({k: row[k] for k in ("variant", "valid_NDCG@10", "test_NDCG@10", "train_seconds")}))
+    return row
+
+
+def as_settings(fields: dict[str, Any]) -> dict[str, str]:
+    return {k: ",".join(map(str, v)) if isinstance(v, list) else str(v) for k, v in fields.items()}
+
+
+def hybrid_rows(prepared: Prepared, fields: dict[str, Any], ease: EASE) -> list[dict[str, Any]]:
+    """The hybrid without EASE, then the same fitted members blended with EASE as well."""
+    data = FitData(prepared.split, prepared.item_vectors, progress=True)
+    settings = as_settings({**fields, "ease_weights": [0.0]})
+    plain = build_models(["hybrid"], settings)["hybrid"]
+    assert isinstance(plain, Hybrid)
+    plain.fit(data)
+    with_ease = Hybrid(
+        replace(plain.config, ease_weights=(0.0, 0.1, 0.2, 0.3, 0.5, 1.0, 2.0)),
+        prototypes=[m for m in plain.members if m.training.seed == plain.members[0].training.seed],
+    )
+    with_ease.adopt([*plain.parts().values(), ease])
+    with_ease.fit(data)
+    return [
+        judged(prepared, "hybrid without EASE", plain, fields),
+        judged(prepared, "hybrid with EASE", with_ease, fields),
+    ]
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
+    parser.add_argument("dataset")
+    parser.add_argument("--model", default="sasrec")
+    parser.add_argument("--variant", action="append", default=[], help="NAME=JSON of settings")
+    parser.add_argument("--peers", default="ease", help="comma-separated models fitted once (default ease)")
+    parser.add_argument(
+        "--hybrid", default=None, help="JSON of settings: also run the hybrid with/without EASE"
+    )
+    parser.add_argument("--out", type=Path, required=True)
+    args = parser.parse_args()
+    logging.basicConfig(level=logging.INFO, format="%(message)s")
+    prepared = prepare(args.dataset)
+    data = FitData(prepared.split, prepared.item_vectors, progress=True)
+    rows = []
+    fitted: dict[str, Scorer] = {}
+    for name in [p for p in args.peers.split(",") if p]:
+        fitted[name] = build_models([name])[name].fit(data)
+        rows.append(judged(prepared, name, fitted[name], {}))
+    for text in args.variant:
+        name, _, spec = text.partition("=")
+        fields = json.loads(spec or "{}")
+        model = build_models([args.model], as_settings(fields))[args.model].fit(data)
+        rows.append(judged(prepared, name, model, fields))
+    if args.hybrid is not None:
+        ease = fitted.get("ease")
+        if not isinstance(ease, EASE):
+            ease = EASE().fit(data)
+        rows += hybrid_rows(prepared, json.loads(args.hybrid), ease)
+    config = {"dataset": args.dataset, "model": args.model, "variants": args.variant, "hybrid": args.hybrid}
+    write_result(args.out, {"dataset": args.dataset, "rows": rows}, config)
+
+
+if __name__ == "__main__":
+    main()
