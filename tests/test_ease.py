@@ -3,12 +3,14 @@ score is exact (equal to occlusion), big catalogues are refused, and the hybrid 
 
 from __future__ import annotations
 
+import json
 from dataclasses import replace
 from pathlib import Path
 
 import numpy as np
 import pytest
 
+from whyrec.cli import main
 from whyrec.data import leave_one_out, load_dataset
 from whyrec.errors import WhyrecError
 from whyrec.metrics import evaluate
@@ -16,7 +18,7 @@ from whyrec.models import FitData, Hybrid, HybridConfig, Popularity, SASRec, Sco
 from whyrec.models.ease import EASE, EASEConfig, binary_matrix, ease_weights
 from whyrec.training import build_models
 
-from .conftest import markov_sequences, shared
+from .conftest import markov_sequences, shared, write_csv
 from .test_models import SHORT, SMALL_SASREC, fit_data, make_split
 
 
@@ -167,3 +169,23 @@ def test_ease_on_ml100k_beats_popularity_on_validation() -> None:
     pop = Popularity().fit(FitData(split, np.zeros((split.n_items, 1), np.float32), progress=False))
     ease = evaluate(model, histories, targets, split.n_items)["NDCG@10"]
     assert ease > 1.5 * evaluate(pop, histories, targets, split.n_items)["NDCG@10"]
+
+
+def test_command_line_trains_explains_and_refuses_ease(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    log, items = write_csv(
+        tmp_path / "log.csv", markov_sequences(n_users=80, n_items=25, length=10, noise=0.2)
+    )
+    train = ["--quiet", "train", "--dataset", f"csv:{log}", "--items", str(items), "--model", "ease"]
+    train += ["--encoder", "hashing-16"]
+    assert main([*train, "--out", str(tmp_path / "run")]) == 0
+    assert (tmp_path / "run" / "model" / "ease_weights.npy").exists()
+    capsys.readouterr()
+    assert main(["recommend", "--run", str(tmp_path / "run"), "--user", "u3", "-k", "2", "--json"]) == 0
+    top = json.loads(capsys.readouterr().out)["recommendations"][0]["item_id"]
+    assert main(["explain", "--run", str(tmp_path / "run"), "--user", "u3", "--item", top]) == 0
+    assert "because of" in capsys.readouterr().out
+    assert main([*train, "--out", str(tmp_path / "refused"), "--set", "max_items=5"]) == 2
+    error = capsys.readouterr().err.strip().splitlines()
+    assert len(error) == 1 and "above max_items=5" in error[0] and "Traceback" not in error[0]
