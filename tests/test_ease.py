@@ -162,6 +162,7 @@ def test_hybrid_without_ease_weights_leaves_ease_out(noisy: FitData, sasrec: SAS
     assert "ease" in Hybrid(replace(config, ease_weights=(0.0, 0.5))).parts()
 
 
+@pytest.mark.realdata
 def test_ease_on_ml100k_beats_popularity_on_validation() -> None:
     split = leave_one_out(load_dataset(f"movielens:{shared('ml-100k')}"))
     histories, targets = split.valid()
