@@ -184,9 +184,11 @@ def test_hybrid_weights_are_chosen_on_validation(markov: FitData) -> None:
         HybridConfig(sequence_models=("sasrec",), seeds=1), prototypes=[SASRec(SMALL_SASREC, SHORT)]
     ).fit(markov)
     grid = model.weights.grid
-    assert len(grid) == len(model.config.cf_weights) * len(model.config.content_weights)
+    c = model.config
+    assert len(grid) == len(c.cf_weights) * len(c.content_weights) * len(c.ease_weights)
     best = max(g["valid_NDCG@10"] for g in grid)
-    chosen = next(g for g in grid if g["cf"] == model.weights.cf and g["content"] == model.weights.content)
+    w = model.weights
+    chosen = next(g for g in grid if (g["cf"], g["content"], g["ease"]) == (w.cf, w.content, w.ease))
     assert chosen["valid_NDCG@10"] == best
 
 

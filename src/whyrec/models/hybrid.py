@@ -20,6 +20,7 @@ from whyrec.errors import RunError
 from whyrec.metrics import mask_seen, metrics_from_ranks, target_ranks
 from whyrec.models.base import FitData, FitInfo, Scorer
 from whyrec.models.config import Config, setting
+from whyrec.models.ease import EASE
 from whyrec.models.gru4rec import GRU4Rec
 from whyrec.models.sasrec import BERT4Rec, SASRec
 from whyrec.models.sequence import SequenceModel
@@ -34,6 +35,8 @@ class HybridConfig(Config):
     # candidate weights of the CF and content parts; the sequence part has weight 1
     cf_weights: tuple[float, ...] = setting((0.0, 0.05, 0.1, 0.2, 0.3, 0.5, 1.0, 2.0), ge=0)
     content_weights: tuple[float, ...] = setting((0.0, 0.05, 0.1, 0.2, 0.3, 0.5, 1.0), ge=0)
+    # candidate weights of the EASE part (closed-form item-item); (0,) leaves it out, unfitted
+    ease_weights: tuple[float, ...] = setting((0.0, 0.1, 0.2, 0.3, 0.5, 1.0), ge=0)
     # how each part's scores are put on one scale before they are added:
     # "rank": -log(1 + rank among the user's unseen items), robust to each part's score shape;
     # "zscore": per-user standardisation of the raw scores
@@ -47,8 +50,12 @@ class HybridConfig(Config):
         unknown = set(self.sequence_models) - set(MEMBERS)
         if unknown or not self.sequence_models:
             raise ValueError(f"sequence_models must be some of {sorted(MEMBERS)}, not {self.sequence_models}")
-        if not self.cf_weights or not self.content_weights:
-            raise ValueError("cf_weights and content_weights need at least one candidate each")
+        if not self.cf_weights or not self.content_weights or not self.ease_weights:
+            raise ValueError("cf_weights, content_weights and ease_weights need at least one candidate each")
+
+    @property
+    def uses_ease(self) -> bool:
+        return any(w > 0 for w in self.ease_weights)
 
 
 @dataclass
@@ -56,6 +63,7 @@ class HybridWeights:
     sequence: float = 1.0
     cf: float = 0.0
     content: float = 0.0
+    ease: float = 0.0
     grid: list[dict[str, float]] = field(default_factory=list)  # validation NDCG@10 per candidate
 
 
@@ -82,12 +90,13 @@ def same_model(a: Scorer, b: Scorer) -> bool:
 
 
 class Hybrid:
-    """score = 1·n(sequence) + β·n(item-kNN) + α·n(content), with n a per-user normalisation
+    """score = 1·n(sequence) + β·n(item-kNN) + α·n(content) + γ·n(EASE), with n a per-user normalisation
     (by default rank fusion: n = -log(1 + the item's rank among the user's unseen items)).
 
     The content part is the cosine between the user's LM profile and the item's LM vector; β and
     α are picked by validation NDCG@10. :meth:`adopt` takes parts already fitted elsewhere (for
-    example a SASRec trained in the same ``evaluate`` run) when they are the same model.
+    example a SASRec trained in the same ``evaluate`` run) when they are the same model. γ too,
+    unless ``ease_weights`` is (0,): then EASE is neither fitted nor scored.
     """
 
     name = "hybrid"
@@ -98,6 +107,7 @@ class Hybrid:
         prototypes: Iterable[SequenceModel] = (),
         cf: ItemKNN | None = None,
         content: ContentModel | None = None,
+        ease: EASE | None = None,
     ) -> None:
         """PROTOTYPES: an untrained model per name of ``config.sequence_models`` whose configs the
         members take (default: each class's defaults); a member set trains from ``seeds``
@@ -116,6 +126,7 @@ class Hybrid:
             self.members += [first.reseeded(seed + offset) for offset in range(self.config.seeds)]
         self.cf = cf or ItemKNN()
         self.content = content or ContentModel()
+        self.ease = ease or EASE()
         self.weights = HybridWeights()
         self.n_items = 0
         self.fitted = False
@@ -126,7 +137,10 @@ class Hybrid:
 
     def parts(self) -> dict[str, Scorer]:
         members: dict[str, Scorer] = {f"sequence_{i}": m for i, m in enumerate(self.members)}
-        return {**members, "cf": self.cf, "content": self.content}
+        parts: dict[str, Scorer] = {**members, "cf": self.cf, "content": self.content}
+        if self.config.uses_ease:
+            parts["ease"] = self.ease
+        return parts
 
     def adopt(self, models: Iterable[Scorer]) -> list[str]:
         """Use these fitted models in place of the same untrained parts; the names of the parts
@@ -151,6 +165,9 @@ class Hybrid:
             ):
                 self.content = model
                 taken.append("content")
+            elif isinstance(model, EASE) and not self.ease.fitted and same_model(self.ease, model):
+                self.ease = model
+                taken.append("ease")
         return taken
 
     def _sequence_scores(self, histories: Sequence[np.ndarray]) -> np.ndarray:
@@ -174,20 +191,26 @@ class Hybrid:
             "cf": self._normalise(self.cf.score(histories), histories),
             "content": self._normalise(self.content.score(histories), histories),
         }
-        best, grid = (-1.0, (0.0, 0.0)), []
-        for cf, content in itertools.product(self.config.cf_weights, self.config.content_weights):
+        ease_weights = self.config.ease_weights if self.config.uses_ease else (0.0,)
+        if self.config.uses_ease:
+            z["ease"] = self._normalise(self.ease.score(histories), histories)
+        best, grid = (-1.0, (0.0, 0.0, 0.0)), []
+        candidates = itertools.product(self.config.cf_weights, self.config.content_weights, ease_weights)
+        for cf, content, ease in candidates:
             blended = z["sequence"] + cf * z["cf"] + content * z["content"]
+            if ease:
+                blended += ease * z["ease"]
             ndcg = metrics_from_ranks(target_ranks(mask_seen(blended, histories), targets))["NDCG@10"]
-            grid.append({"cf": cf, "content": content, "valid_NDCG@10": round(ndcg, 5)})
+            grid.append({"cf": cf, "content": content, "ease": ease, "valid_NDCG@10": round(ndcg, 5)})
             if ndcg > best[0]:
-                best = (ndcg, (cf, content))
-        self.weights = HybridWeights(1.0, best[1][0], best[1][1], grid)
+                best = (ndcg, (cf, content, ease))
+        self.weights = HybridWeights(1.0, *best[1], grid)
         self.fitted = True
         self.fit_info = FitInfo(
             train_seconds=time.perf_counter() - start + elsewhere,
             best_valid_ndcg10=best[0],
             extra={
-                "weights": {"sequence": 1.0, "cf": best[1][0], "content": best[1][1]},
+                "weights": {"sequence": 1.0, "cf": best[1][0], "content": best[1][1], "ease": best[1][2]},
                 "sequence_members": [
                     {"model": m.name, "seed": m.training.seed, "valid_NDCG@10": m.fit_info.best_valid_ndcg10}
                     for m in self.members
@@ -208,6 +231,8 @@ class Hybrid:
             out += w.cf * self._normalise(self.cf.score(histories), histories)
         if w.content:
             out += w.content * self._normalise(self.content.score(histories), histories)
+        if w.ease:
+            out += w.ease * self._normalise(self.ease.score(histories), histories)
         return out
 
     def save(self, directory: Path) -> None:
@@ -240,6 +265,8 @@ class Hybrid:
         ]
         model.cf = ItemKNN.load(directory / "hybrid_cf", item_vectors)
         model.content = ContentModel.load(directory / "hybrid_content", item_vectors)
+        if (directory / "hybrid_ease").is_dir():
+            model.ease = EASE.load(directory / "hybrid_ease", item_vectors)
         model.weights = HybridWeights(**meta["weights"])
         model.n_items = meta["n_items"]
         model.fitted = True

@@ -18,6 +18,7 @@ from whyrec.models import (
     SASRec,
     Scorer,
 )
+from whyrec.models.ease import EASE
 from whyrec.models.hybrid import MEMBERS
 from whyrec.models.sequence import SequenceModel
 from whyrec.training.settings import apply_settings, setting_names
@@ -25,6 +26,7 @@ from whyrec.training.settings import apply_settings, setting_names
 MODELS: dict[str, type[Any]] = {
     "pop": Popularity,
     "itemknn": ItemKNN,
+    "ease": EASE,
     "content": ContentModel,
     "sasrec": SASRec,
     "bert4rec": BERT4Rec,
@@ -59,6 +61,7 @@ def build_model(name: str, settings: Mapping[str, str] | None = None) -> Scorer:
         prototypes=[p for p in prototypes if isinstance(p, SequenceModel)],
         cf=build_model("itemknn", settings),  # type: ignore[arg-type]
         content=build_model("content", settings),  # type: ignore[arg-type]
+        ease=build_model("ease", settings),  # type: ignore[arg-type]
     )
 
 

@@ -1,0 +1,161 @@
+"""EASE: a closed-form item-item model (Steck, "Embarrassingly Shallow Autoencoders", 2019).
+
+With X the binary user-item matrix of the training histories and G = XᵀX, EASE solves
+min ‖X − XB‖² + λ‖B‖² subject to diag(B) = 0 in closed form:
+
+    P = (G + λI)⁻¹,   B = I − P·diag(1/diag(P))   (so B[j, i] = −P[j, i] / P[i, i], B[i, i] = 0)
+
+and scores item i for a history as the sum of B[h, i] over the distinct items h in it. λ is
+chosen among ``lambdas`` by validation NDCG@10 (or fixed by ``l2``). B is a dense n×n matrix and
+inverting G costs n³: catalogues above ``max_items`` are refused rather than run out of memory.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import time
+from collections.abc import Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Self
+
+import numpy as np
+import scipy.sparse as sp
+
+from whyrec.errors import WhyrecError
+from whyrec.metrics import mask_seen, metrics_from_ranks, target_ranks
+from whyrec.models.base import FitData, FitInfo
+from whyrec.models.config import Config, setting
+
+log = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True)
+class EASEConfig(Config):
+    # candidate L2 strengths, the one with the best validation NDCG@10 is kept
+    lambdas: tuple[float, ...] = setting((10.0, 30.0, 100.0, 300.0, 1000.0, 3000.0), gt=0)
+    l2: float | None = setting(None, gt=0)  # a fixed strength instead of the search over lambdas
+    # B and the Gram matrix are dense n×n float64 (8·n² bytes each, 800 MB for 10,000 items)
+    max_items: int = setting(12_000, ge=1)
+
+    def check(self) -> None:
+        if not self.lambdas and self.l2 is None:
+            raise ValueError("lambdas needs at least one candidate (or set l2)")
+
+
+def binary_matrix(histories: Sequence[np.ndarray], n_items: int) -> sp.csr_matrix:
+    """(users, items) with 1 where the item is in the user's history (repeats count once)."""
+    lengths = [len(h) for h in histories]
+    rows = np.repeat(np.arange(len(histories)), lengths)
+    cols = np.concatenate(histories) if len(histories) else np.zeros(0, dtype=np.int64)
+    matrix = sp.csr_matrix(
+        (np.ones(len(cols), dtype=np.float64), (rows, cols)), shape=(len(histories), n_items)
+    )
+    matrix.data[:] = 1.0  # duplicates were summed
+    return matrix
+
+
+def ease_weights(gram: np.ndarray, l2: float) -> np.ndarray:
+    """B from the Gram matrix XᵀX and the L2 strength (float32, zero diagonal)."""
+    regularised = gram.copy()
+    regularised[np.diag_indices_from(regularised)] += l2
+    inverse = np.linalg.inv(regularised)
+    weights = -inverse / np.diag(inverse)[None, :]
+    np.fill_diagonal(weights, 0.0)
+    return weights.astype(np.float32)
+
+
+class EASE:
+    """Closed-form item-item regression: score(i) = Σ over distinct history items h of B[h, i].
+
+    The score is a plain sum, so each history item's contribution is exact (``contributions``):
+    removing an item from the history lowers every score by exactly its contribution.
+    """
+
+    name = "ease"
+
+    def __init__(self, config: EASEConfig | None = None) -> None:
+        self.config = config or EASEConfig()
+        self.n_items = 0
+        self.weights = np.zeros((0, 0), dtype=np.float32)
+        self.l2: float | None = None  # the strength in use
+        self.fitted = False
+        self.fit_info = FitInfo()
+
+    def configs(self) -> dict[str, Config]:
+        return {"config": self.config}
+
+    def fit(self, data: FitData) -> Self:
+        valid = data.split.valid()
+        return self.fit_histories(data.split.train(), data.split.n_items, valid)
+
+    def fit_histories(
+        self,
+        histories: Sequence[np.ndarray],
+        n_items: int,
+        valid: tuple[Sequence[np.ndarray], np.ndarray] | None = None,
+    ) -> Self:
+        """Learn B from these histories; λ is ``l2`` if set, else the candidate with the best NDCG@10
+        on VALID (histories, targets); without VALID the search needs ``l2``."""
+        if n_items > self.config.max_items:
+            gigabytes = 3 * 8 * n_items**2 / 1e9
+            raise WhyrecError(
+                f"ease: {n_items:,} items is above max_items={self.config.max_items:,} (it needs about "
+                f"{gigabytes:.0f} GB of memory); raise it with --set max_items=N or use itemknn"
+            )
+        candidates = (self.config.l2,) if self.config.l2 is not None else self.config.lambdas
+        if len(candidates) > 1 and valid is None:
+            raise ValueError("choosing λ among lambdas needs validation histories (or set l2)")
+        start = time.perf_counter()
+        users = binary_matrix(histories, n_items)
+        gram = (users.T @ users).toarray()
+        self.n_items = n_items
+        grid: list[dict[str, float]] = []
+        best = (-1.0, candidates[0], np.zeros((0, 0), dtype=np.float32))
+        for l2 in candidates:
+            self.weights = ease_weights(gram, l2)
+            if len(candidates) == 1 or valid is None:
+                best = (float("nan"), l2, self.weights)
+                break
+            scores = mask_seen(self.score(valid[0]).astype(np.float64), valid[0])
+            ndcg = metrics_from_ranks(target_ranks(scores, valid[1]))["NDCG@10"]
+            grid.append({"l2": l2, "valid_NDCG@10": round(ndcg, 5)})
+            log.info("ease: λ=%g, validation NDCG@10 %.4f", l2, ndcg)
+            if ndcg > best[0]:
+                best = (ndcg, l2, self.weights)
+        _, self.l2, self.weights = best
+        self.fitted = True
+        self.fit_info = FitInfo(
+            train_seconds=time.perf_counter() - start,
+            best_valid_ndcg10=best[0] if grid else None,
+            extra={"l2": self.l2, "grid": grid},
+        )
+        return self
+
+    def score(self, histories: Sequence[np.ndarray]) -> np.ndarray:
+        users = binary_matrix(histories, self.n_items).astype(np.float32)
+        return np.asarray(users @ self.weights)
+
+    def contributions(self, history: np.ndarray, item_idx: int) -> np.ndarray:
+        """Exact contribution of each history position to ``item_idx``'s score. An item that occurs
+        at several positions counts once in the score, so its weight is shared equally among them."""
+        history = np.asarray(history)
+        _, inverse, counts = np.unique(history, return_inverse=True, return_counts=True)
+        column = self.weights[:, item_idx].astype(np.float64)
+        return column[history] / counts[inverse]
+
+    def save(self, directory: Path) -> None:
+        np.save(directory / "ease_weights.npy", self.weights)
+        meta = {"config": self.config.to_dict(), "l2": self.l2}
+        (directory / "ease_config.json").write_text(json.dumps(meta))
+
+    @classmethod
+    def load(cls, directory: Path, item_vectors: np.ndarray) -> Self:
+        meta = json.loads((directory / "ease_config.json").read_text())
+        model = cls(EASEConfig.from_dict(meta["config"]))
+        model.weights = np.load(directory / "ease_weights.npy")
+        model.l2 = meta["l2"]
+        model.n_items = len(model.weights)
+        model.fitted = True
+        return model
