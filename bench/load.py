@@ -230,7 +230,8 @@ def main(argv: list[str] | None = None) -> int:
               "db": payload["store"]}  # fmt: skip
     print(f"load ({payload['store']}, auth={args.auth}, {args.workers} workers, {args.clients} clients, "
           f"{payload['seconds']} s): {n_requests} requests, {payload['throughput_rps']} req/s, "
-          f"{payload['errors']} errors, {lost} of {len(result['acked'])} acknowledged events lost")  # fmt: skip
+          f"{payload['errors']} errors, {lost} of {len(result['acked'])} acknowledged events "
+          "lost")  # fmt: skip
     for kind, stats in payload["latency"].items():
         if stats.get("n"):
             print(f"  {kind:<10} n={stats['n']:<6} p50 {stats['p50_ms']:>8} ms  p95 {stats['p95_ms']:>8} ms  "
