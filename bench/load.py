@@ -10,6 +10,12 @@ from the store afterwards), and writes JSON.
 with a token of their own (the path a browser takes); ``key`` calls with the service key;
 ``none`` serves open (loopback only), for the cost of authentication. Rate limits are switched
 off so that the figures measure the service, not the limiter.
+
+    python -m bench.load --run runs/demo --auth-cost 300 [--json ...]
+
+measures the cost of authentication alone, in process: the same requests (the user, then their
+recommendations) sent alternately with a user token to a keyed app and without one to an open
+app, so that load from elsewhere on the machine hits both alike.
 """
 
 from __future__ import annotations
@@ -149,6 +155,43 @@ async def drive(url: str, users: list[str], headers: dict[str, dict[str, str]], 
             "acked": acked}  # fmt: skip
 
 
+def auth_cost(run: Path, requests: int, seed: int) -> dict[str, Any]:
+    """p50/p95 of the same requests with a user token (keyed app) and without (open app)."""
+    from fastapi.testclient import TestClient
+
+    from whyrec.events import EventStore
+    from whyrec.service import ServiceSettings, create_app
+    from whyrec.training.recommender import Recommender
+
+    rec = Recommender.load(run)
+    users = random.Random(seed).sample(sorted(rec.histories), min(50, len(rec.histories)))
+    key = secrets.token_urlsafe(32)
+    scratch = tempfile.TemporaryDirectory(prefix="whyrec-auth-cost-")
+    store = EventStore(f"sqlite:///{Path(scratch.name) / 'events.db'}")
+    keyed = TestClient(create_app(rec, store, ServiceSettings(api_key=key)))
+    open_ = TestClient(create_app(rec, store, ServiceSettings()))
+    admin = {"Authorization": f"Bearer {key}"}
+    issued = {u: keyed.post(f"/api/users/{u}/token", headers=admin).json()["token"] for u in users}
+    tokens = {u: {"Authorization": f"Bearer {token}"} for u, token in issued.items()}
+    samples: dict[str, dict[str, list[float]]] = {p: {"token": [], "open": []} for p in ("user", "recommend")}
+    for n in range(requests):
+        user = users[n % len(users)]
+        for part, path in (
+            ("user", f"/api/users/{user}"),
+            ("recommend", f"/api/users/{user}/recommendations"),
+        ):
+            for who, client, headers in (("token", keyed, tokens[user]), ("open", open_, {}))[
+                :: 1 - 2 * (n % 2)
+            ]:
+                start = time.perf_counter()
+                response = client.get(path, headers=headers)
+                samples[part][who].append(time.perf_counter() - start)
+                assert response.status_code == 200, response.text
+    store.close()
+    scratch.cleanup()
+    return {part: {who: percentiles(s) for who, s in by.items()} for part, by in samples.items()}
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(
         description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
@@ -162,9 +205,22 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--auth", choices=["token", "key", "none"], default="token")
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--json", type=Path, default=None)
+    parser.add_argument(
+        "--auth-cost", type=int, default=0, metavar="N", help="measure auth cost (N requests)"
+    )
     args = parser.parse_args(argv)
     if not (args.run / "run.json").exists():
         raise SystemExit(f"not a whyrec run directory: {args.run}")
+    if args.auth_cost:
+        cost = auth_cost(args.run, args.auth_cost, args.seed)
+        for part, by in cost.items():
+            print(f"  {part:<10} token p50 {by['token']['p50_ms']} ms, p95 {by['token']['p95_ms']} ms | "
+                  f"open p50 {by['open']['p50_ms']} ms, p95 {by['open']['p95_ms']} ms")  # fmt: skip
+        if args.json:
+            note = "in process (TestClient), alternating; timings taken on a shared 2-core machine"
+            write_result(args.json, {"auth_cost": cost, "note": note},
+                         {"run": str(args.run), "requests": args.auth_cost, "seed": args.seed})  # fmt: skip
+        return 0
     if not 0 < args.seconds <= 600 or not 1 <= args.clients <= 1000:
         raise SystemExit("--seconds must be in (0, 600] and --clients in [1, 1000]")
 
