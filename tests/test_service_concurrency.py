@@ -13,7 +13,7 @@ import pytest
 httpx = pytest.importorskip("httpx")
 pytest.importorskip("uvicorn")
 
-from whyrec.service import EventStore, create_app  # noqa: E402
+from whyrec.service import EventStore, ServiceSettings, create_app  # noqa: E402
 from whyrec.service.testing import running_server  # noqa: E402
 from whyrec.training.recommender import Recommender  # noqa: E402
 
@@ -35,7 +35,7 @@ def test_concurrent_event_posts_are_each_stored_once(recommender: Recommender, s
     crowd = f"crowd-{uuid.uuid4().hex[:8]}"  # PostgreSQL is shared between test runs
     wanted = [(f"{crowd}-{n % 10}", recommender.items.ids[n]) for n in range(N_POSTS)]
     with (
-        running_server(create_app(recommender, store)) as base_url,
+        running_server(create_app(recommender, store, ServiceSettings(events_per_minute=0))) as base_url,
         httpx.Client(base_url=base_url, timeout=30, limits=httpx.Limits(max_connections=50)) as http,
     ):
 

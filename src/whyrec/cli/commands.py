@@ -8,7 +8,7 @@ import logging
 from pathlib import Path
 from typing import Any
 
-from whyrec.cli.parser import load_options
+from whyrec.cli.parser import load_options, serve_limits
 from whyrec.errors import WhyrecError
 from whyrec.explain import Explainer, make_phraser
 from whyrec.explain.quality import explanation_metrics
@@ -216,7 +216,8 @@ def cmd_explain(args: argparse.Namespace) -> int:
 def cmd_serve(args: argparse.Namespace) -> int:
     from whyrec.service import serve  # the serve extra: imported only when serving
 
-    serve(args.run, db=args.db, host=args.host, port=args.port, llm=args.llm)
+    serve(args.run, db=args.db, host=args.host, port=args.port, llm=args.llm, api_key_file=args.api_key_file,
+          workers=args.workers, cors_origins=tuple(args.cors_origin), limits=serve_limits(args))  # fmt: skip
     return 0
 
 
@@ -233,7 +234,8 @@ def cmd_demo(args: argparse.Namespace) -> int:
     if not args.no_serve:
         from whyrec.service import serve  # the serve extra: imported only when serving
 
-        serve(out, db=args.db, host=args.host, port=args.port)
+        serve(out, db=args.db, host=args.host, port=args.port, api_key_file=args.api_key_file,
+              cors_origins=tuple(args.cors_origin))  # fmt: skip
         return 0
     rec = _load_run(out)
     explainer = Explainer(rec)

@@ -75,6 +75,7 @@ def build_parser() -> argparse.ArgumentParser:
     demo.add_argument(
         "--db", default=None, help="event store URL (default: SQLite file in the run directory)"
     )
+    add_access_options(demo)
 
     train = sub.add_parser("train", help="train one model and save a run directory")
     add_dataset_options(train, dataset_help="KIND:PATH; with --run, defaults to the run's dataset")
@@ -139,4 +140,36 @@ def build_parser() -> argparse.ArgumentParser:
     serve.add_argument("--host", default="127.0.0.1")
     serve.add_argument("--port", type=int, default=8000)
     serve.add_argument("--llm", default=None, help="smollm or an OpenAI-compatible base URL")
+    add_access_options(serve)
+    serve.add_argument("--workers", type=int, default=1, help="server processes sharing the event store")
+    per = "per credential (default %s; 0: no limit)"
+    serve.add_argument("--events-per-minute", type=int, default=None, help="event posts " + per % 120)
+    serve.add_argument("--asks-per-minute", type=int, default=None, help="questions " + per % 30)
+    serve.add_argument(
+        "--user-event-cap", type=int, default=None, help="events one user may store per hour (default 1000)"
+    )
     return parser
+
+
+def add_access_options(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument(
+        "--api-key-file",
+        type=Path,
+        default=None,
+        help="file holding the service key (default: $WHYREC_API_KEY; without a key the service is open "
+        "and only allowed on a loopback host)",
+    )
+    parser.add_argument(
+        "--cors-origin",
+        action="append",
+        default=[],
+        metavar="ORIGIN",
+        help="allow browser calls from this origin, e.g. https://app.example.org (repeatable; none by "
+        "default)",
+    )
+
+
+def serve_limits(args: argparse.Namespace) -> dict[str, int]:
+    """The limit options given on the command line, as ServiceSettings fields."""
+    names = ("events_per_minute", "asks_per_minute", "user_event_cap")
+    return {name: getattr(args, name) for name in names if getattr(args, name, None) is not None}

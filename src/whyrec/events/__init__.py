@@ -3,7 +3,7 @@ they are stored. Used by the service (answers change at once) and by training (e
 into the next run)."""
 
 from whyrec.events.fold import LiveState, fold
-from whyrec.events.store import EventStore, StoreError, default_db_url
+from whyrec.events.store import EventStore, StoreError, default_db_url, digest
 from whyrec.events.types import (
     EVENT_TYPES,
     INTEREST_TYPES,
@@ -26,5 +26,6 @@ __all__ = [
     "StoreError",
     "StoredEvent",
     "default_db_url",
+    "digest",
     "fold",
 ]

@@ -4,10 +4,17 @@ SQLAlchemy 2 Core over any database URL. The default is a SQLite file in WAL mod
 block the writer); PostgreSQL works through ``postgresql+psycopg://``. Events are append-only:
 the state a user sees is folded from them (see :mod:`whyrec.events.fold`), so nothing is
 ever updated in place and forgetting a user is one ``DELETE``.
+
+Two more tables serve access control and forgetting, and neither holds a user id in plain text:
+``whyrec_tokens`` lists the per-user tokens still valid (a SHA-256 digest of each token, never
+the token), and ``whyrec_forgotten`` keeps a tombstone (a digest of the user id) for every user
+who asked to be forgotten, so their history in the trained run stays hidden and retraining
+leaves it out.
 """
 
 from __future__ import annotations
 
+import hashlib
 import threading
 import time
 from collections.abc import Iterator
@@ -33,7 +40,7 @@ from sqlalchemy import (
     insert,
     select,
 )
-from sqlalchemy.exc import ArgumentError, OperationalError, SQLAlchemyError
+from sqlalchemy.exc import ArgumentError, DBAPIError, SQLAlchemyError
 from sqlalchemy.pool import StaticPool
 
 from whyrec.errors import WhyrecError
@@ -51,6 +58,25 @@ events_table = Table(
     Column("value", JSON, nullable=True),
     Column("created_at", Float, nullable=False),  # unix seconds
 )
+tokens_table = Table(
+    "whyrec_tokens",
+    metadata,
+    Column("token_id", String(64), primary_key=True),
+    Column("user_digest", String(64), nullable=False, index=True),
+    Column("token_digest", String(64), nullable=False),
+    Column("expires_at", Float, nullable=False),
+)
+forgotten_table = Table(
+    "whyrec_forgotten",
+    metadata,
+    Column("user_digest", String(64), primary_key=True),
+    Column("forgotten_at", Float, nullable=False),
+)
+
+
+def digest(text: str) -> str:
+    """The SHA-256 hex digest that stands for a user id or a token wherever one is stored."""
+    return hashlib.sha256(text.encode("utf-8")).hexdigest()
 
 
 class StoreError(WhyrecError):
@@ -91,9 +117,54 @@ class EventStore:
         return StoredEvent(event_id=event_id, **row)
 
     def delete_user(self, user_id: str) -> int:
+        """Delete the user's events only (see :meth:`forget` for forgetting them everywhere)."""
         with self._writing() as conn:
             result = conn.execute(delete(events_table).where(events_table.c.user_id == user_id))
             return int(result.rowcount or 0)
+
+    def forget(self, user_id: str) -> int:
+        """In one transaction: delete the user's events and tokens and leave a tombstone (a digest
+        of the id) that hides their run history from now on. Returns the events deleted."""
+        key = digest(user_id)
+        with self._writing() as conn:
+            result = conn.execute(delete(events_table).where(events_table.c.user_id == user_id))
+            conn.execute(delete(tokens_table).where(tokens_table.c.user_digest == key))
+            conn.execute(delete(forgotten_table).where(forgotten_table.c.user_digest == key))
+            conn.execute(insert(forgotten_table), {"user_digest": key, "forgotten_at": time.time()})
+            return int(result.rowcount or 0)
+
+    def add_token(self, token_id: str, user_id: str, token: str, expires_at: float) -> None:
+        """Record a token as valid (its digest only); expired rows are dropped on the way."""
+        row = {"token_id": token_id, "user_digest": digest(user_id), "token_digest": digest(token),
+               "expires_at": expires_at}  # fmt: skip
+        with self._writing() as conn:
+            conn.execute(delete(tokens_table).where(tokens_table.c.expires_at < time.time()))
+            conn.execute(insert(tokens_table), row)
+
+    def token_valid(self, token_id: str, token: str) -> bool:
+        """The token was issued here, is not revoked and has not expired."""
+        query = select(tokens_table.c.token_digest, tokens_table.c.expires_at).where(
+            tokens_table.c.token_id == token_id
+        )
+        with self._reading() as conn:
+            row = conn.execute(query).first()
+        return row is not None and row[0] == digest(token) and float(row[1]) > time.time()
+
+    def revoke_tokens(self, user_id: str) -> int:
+        with self._writing() as conn:
+            result = conn.execute(delete(tokens_table).where(tokens_table.c.user_digest == digest(user_id)))
+            return int(result.rowcount or 0)
+
+    def is_forgotten(self, user_id: str) -> bool:
+        query = select(func.count()).select_from(forgotten_table)
+        query = query.where(forgotten_table.c.user_digest == digest(user_id))
+        with self._reading() as conn:
+            return bool(conn.execute(query).scalar_one())
+
+    def forgotten(self) -> set[str]:
+        """The digests of every forgotten user (compare with :func:`digest` of an id)."""
+        with self._reading() as conn:
+            return {str(d) for d in conn.execute(select(forgotten_table.c.user_digest)).scalars()}
 
     # -- reading ----------------------------------------------------------------------------------
     def events(self, user_id: str | None = None) -> list[StoredEvent]:
@@ -104,10 +175,13 @@ class EventStore:
         with self._reading() as conn:
             return [_event(row) for row in conn.execute(query).mappings()]
 
-    def count(self, user_id: str | None = None) -> int:
+    def count(self, user_id: str | None = None, since: float | None = None) -> int:
+        """Events stored (of one user; created at or after ``since``)."""
         query = select(func.count()).select_from(events_table)
         if user_id is not None:
             query = query.where(events_table.c.user_id == user_id)
+        if since is not None:
+            query = query.where(events_table.c.created_at >= since)
         with self._reading() as conn:
             return int(conn.execute(query).scalar_one())
 
@@ -141,7 +215,7 @@ class EventStore:
         try:
             with self.engine.connect() as conn:
                 yield conn
-        except OperationalError as exc:
+        except DBAPIError as exc:
             raise StoreError(f"event store read failed: {_first_line(exc)}") from None
 
 

@@ -7,7 +7,7 @@ from pathlib import Path
 
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
-from fastapi.openapi.docs import get_swagger_ui_html
+from fastapi.middleware.cors import CORSMiddleware
 from fastapi.responses import FileResponse, HTMLResponse, JSONResponse
 from fastapi.staticfiles import StaticFiles
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
@@ -15,6 +15,9 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 from whyrec.errors import UnknownIdError, WhyrecError
 from whyrec.events.store import EventStore, StoreError
 from whyrec.service.ask import Answerer
+from whyrec.service.auth import Authority
+from whyrec.service.headers import SecurityHeaders
+from whyrec.service.limits import Limiter, RateLimitedError
 from whyrec.service.live import LiveRecommender, NotRankableError
 from whyrec.service.routes import build_router
 from whyrec.service.search import ItemSearch
@@ -30,8 +33,18 @@ Recommendations that explain themselves, and take feedback at once.
 **Feedback** (`POST /api/users/{user_id}/events`) changes the next answer without retraining:
 `view`, `click`, `like`, `rate` extend the user's sequence; `not_interested` hides the item and
 pushes down items close to it in LM space; `remove` drops a history item (a what-if made
-permanent); `mute_interest` / `unmute_interest` (label in `value`) hide or show an interest.
+permanent); `mute_interest` / `unmute_interest` (the interest's stable `key` in `value`) hide
+or show an interest; the mute holds as the history changes.
 The latest event about an item wins.
+
+**Access**: send `Authorization: Bearer <credential>`. The service key covers every user and
+the admin routes (user list, tokens); a user token from `POST /api/users/{user_id}/token`
+covers that user alone. 401 without a valid credential, 403 with one that does not cover the
+user or route. `/api/health` is open. A service started without a key is open to every caller
+(loopback only) and says so in `/api/health` (`auth: "open"`).
+
+**Limits**: events and ask are limited per credential per minute, and the events one user may
+store per window are capped: 429 with `Retry-After`.
 
 **Users**: a user the run has no history for and who has sent no events gets **404** on
 recommendations, explanations, interests and ask. Sending a like (any item event) creates the
@@ -39,8 +52,8 @@ user; their recommendations then come from those items alone.
 
 **Errors** are JSON `{"detail": "..."}`: 404 unknown user or item, 409 asking to explain an item
 the user has seen, marked not interested or removed, 413 a body over the size limit, 422 a
-malformed request, 503 the event store is unavailable, 500 anything else (details only in the
-server log).
+malformed request, 429 over a limit, 503 the event store is unavailable (with `Retry-After`),
+500 anything else (details only in the server log).
 """
 
 
@@ -54,8 +67,11 @@ def create_app(
         search.warm()
     app = FastAPI(title="whyrec", version=_version(), description=DESCRIPTION, docs_url=None, redoc_url=None)
     app.state.live = live  # for tests and benchmarks; the routes get their dependencies directly
-    app.include_router(build_router(live, search, Answerer(live), store, settings))
-    _add_error_handlers(app)
+    authority = Authority(settings.api_key, store, settings.token_ttl_seconds)
+    app.state.authority = authority  # read by the access dependencies of every route
+    app.state.limiter = Limiter({"events": settings.events_per_minute, "ask": settings.asks_per_minute})
+    app.include_router(build_router(live, search, Answerer(live), store, settings, authority))
+    _add_error_handlers(app, settings)
     app.mount("/static", StaticFiles(directory=STATIC_DIR), name="static")
 
     _add_local_docs(app)
@@ -66,6 +82,11 @@ def create_app(
 
     # the last one added runs first: the shield sees every error, the size limit runs inside it
     app.add_middleware(BodySizeLimit, max_bytes=settings.max_body_bytes)
+    if settings.cors_origins:  # closed unless configured: browsers then refuse cross-origin calls
+        app.add_middleware(CORSMiddleware, allow_origins=list(settings.cors_origins),
+                           allow_methods=["GET", "POST", "DELETE"],
+                           allow_headers=["Authorization", "Content-Type"])  # fmt: skip
+    app.add_middleware(SecurityHeaders)
     app.add_middleware(ErrorShield)
     return app
 
@@ -86,26 +107,33 @@ def _add_local_docs(app: FastAPI) -> None:
                 "<p>Install swagger-ui-bundle for the docs page; the schema is at "
                 '<a href="/openapi.json">/openapi.json</a>.</p>'
             )
-        return get_swagger_ui_html(
-            openapi_url="/openapi.json",
-            title="whyrec API",
-            swagger_js_url="/docs-assets/swagger-ui-bundle.js",
-            swagger_css_url="/docs-assets/swagger-ui.css",
-            swagger_favicon_url="/docs-assets/favicon-32x32.png",
-        )
+        return HTMLResponse(DOCS_PAGE)
+
+
+DOCS_PAGE = """<!doctype html>
+<html lang="en"><head><meta charset="utf-8"><title>whyrec API</title>
+<link rel="stylesheet" href="/docs-assets/swagger-ui.css">
+<link rel="icon" href="/docs-assets/favicon-32x32.png"></head>
+<body><div id="swagger-ui"></div>
+<script src="/docs-assets/swagger-ui-bundle.js"></script>
+<script src="/static/docs.js"></script></body></html>
+"""
 
 
 # -- errors ---------------------------------------------------------------------------------------
-def _add_error_handlers(app: FastAPI) -> None:
-    def answer(status: int):  # type: ignore[no-untyped-def]
+def _add_error_handlers(app: FastAPI, settings: ServiceSettings) -> None:
+    def answer(status: int, retry_after: int | None = None):  # type: ignore[no-untyped-def]
         async def handler(_request: Request, exc: Exception) -> JSONResponse:
-            return JSONResponse({"detail": str(exc)}, status_code=status)
+            wait = getattr(exc, "retry_after", retry_after)
+            headers = {"Retry-After": str(wait)} if wait is not None else None
+            return JSONResponse({"detail": str(exc)}, status_code=status, headers=headers)
 
         return handler
 
     app.add_exception_handler(UnknownIdError, answer(404))
     app.add_exception_handler(NotRankableError, answer(409))
-    app.add_exception_handler(StoreError, answer(503))
+    app.add_exception_handler(RateLimitedError, answer(429))
+    app.add_exception_handler(StoreError, answer(503, settings.store_retry_after_seconds))
     app.add_exception_handler(WhyrecError, answer(400))
     app.add_exception_handler(RequestValidationError, _validation_error)  # type: ignore[arg-type]
 

@@ -4,12 +4,15 @@ No ``from __future__ import annotations`` here: FastAPI reads the parameter anno
 runtime, and some of them (the k limit) are built inside :func:`build_router`.
 """
 
+import time
 from typing import Annotated, Any, Literal
 
-from fastapi import APIRouter, Path, Query
+from fastapi import APIRouter, Body, Depends, HTTPException, Path, Query
 
 from whyrec.events import MAX_ID_LENGTH, EventStore
 from whyrec.service.ask import Answerer
+from whyrec.service.auth import Authority, Credential, credential, require_admin, require_user
+from whyrec.service.limits import RateLimitedError, rate_limit
 from whyrec.service.live import LiveRecommender
 from whyrec.service.schemas import (
     AskIn,
@@ -28,6 +31,9 @@ from whyrec.service.schemas import (
     RunOut,
     SearchHitOut,
     SearchOut,
+    TokenIn,
+    TokenOut,
+    TokensRevokedOut,
     UserOut,
     UsersOut,
     UserSummaryOut,
@@ -41,13 +47,22 @@ from whyrec.service.settings import ServiceSettings
 UserId = Annotated[str, Path(min_length=1, max_length=MAX_ID_LENGTH, description="external user id")]
 ItemIdPath = Annotated[str, Path(min_length=1, max_length=MAX_ID_LENGTH, description="external item id")]
 LangQuery = Annotated[Literal["en", "zh"], Query(description="language of the sentences")]
-NOT_FOUND: dict[int | str, dict[str, Any]] = {
+Responses = dict[int | str, dict[str, Any]]
+NOT_FOUND: Responses = {
     404: {"model": ErrorOut, "description": "unknown user (no run history, no events) or item"}
 }
+SEEN: Responses = {409: {"model": ErrorOut, "description": "item seen or hidden"}}
+AUTH: Responses = {
+    401: {"model": ErrorOut, "description": "no credential, or one that is not valid"},
+    403: {"model": ErrorOut, "description": "a credential that does not cover this user or route"},
+}
+LIMITED: Responses = {429: {"model": ErrorOut, "description": "over a rate limit; see Retry-After"}}
+UserCredential = Annotated[Credential, Depends(require_user)]
+AdminCredential = Annotated[Credential, Depends(require_admin)]
 
 
 def build_router(live: LiveRecommender, search: ItemSearch, answerer: Answerer, store: EventStore,
-                 settings: "ServiceSettings") -> APIRouter:  # fmt: skip
+                 settings: "ServiceSettings", authority: Authority) -> APIRouter:  # fmt: skip
     router = APIRouter(prefix="/api")
     rec, sessions = live.rec, live.sessions
     catalog = rec.catalog
@@ -59,16 +74,17 @@ def build_router(live: LiveRecommender, search: ItemSearch, answerer: Answerer, 
         run = RunOut(run_dir=settings.run_dir, dataset=info.get("dataset"), model=rec.model.name,
                      encoder=info.get("encoder"), n_users=len(rec.histories), n_items=rec.n_items,
                      metrics=dict(info.get("metrics") or {}))  # fmt: skip
-        return HealthOut(status="ok", run=run, store=store.dialect, search=search.mode)
+        return HealthOut(status="ok", run=run, store=store.dialect, search=search.mode,
+                         auth="open" if authority.open else "key")  # fmt: skip
 
-    @router.get("/users", response_model=UsersOut, tags=["users"])
-    def list_users(limit: Annotated[int, Query(ge=1, le=500)] = 30) -> UsersOut:
+    @router.get("/users", response_model=UsersOut, responses=AUTH, tags=["users"])
+    def list_users(_: AdminCredential, limit: Annotated[int, Query(ge=1, le=500)] = 30) -> UsersOut:
         """Users to pick from: recently active ones first, then the run's most active."""
         rows = sessions.users(limit)
         return UsersOut(users=[UserSummaryOut(user_id=u, history_length=n, in_run=r) for u, n, r in rows])
 
-    @router.get("/users/{user_id}", response_model=UserOut, responses=NOT_FOUND, tags=["users"])
-    def get_user(user_id: UserId) -> UserOut:
+    @router.get("/users/{user_id}", response_model=UserOut, responses={**NOT_FOUND, **AUTH}, tags=["users"])
+    def get_user(user_id: UserId, _: UserCredential) -> UserOut:
         """The user's live state: history (run + events, oldest first), hidden items, muted interests."""
         state = sessions.state(user_id)
         if not state.known:
@@ -80,15 +96,35 @@ def build_router(live: LiveRecommender, search: ItemSearch, answerer: Answerer, 
                        not_interested=items(state.avoid), removed=items(state.removed),
                        muted_interests=list(state.muted))  # fmt: skip
 
-    @router.delete("/users/{user_id}", response_model=ForgetOut, tags=["users"])
-    def forget_user(user_id: UserId) -> ForgetOut:
-        """Forget every stored event and cached profile of the user. The run's own history (its
-        training data) stays until the run is retrained. Forgetting an unknown user is not an error."""
+    @router.delete("/users/{user_id}", response_model=ForgetOut, responses=AUTH, tags=["users"])
+    def forget_user(user_id: UserId, _: UserCredential) -> ForgetOut:
+        """Forget the user everywhere: their stored events, tokens and cached profile are deleted,
+        and a tombstone (a digest of the id, not the id) hides their history in the trained run
+        from every answer and keeps it out of ``whyrec train --run RUN --with-feedback``.
+        Forgetting an unknown user is not an error."""
         return ForgetOut(user_id=user_id, events_deleted=sessions.forget(user_id))
 
-    @router.get("/users/{user_id}/recommendations", response_model=RecommendationsOut, responses=NOT_FOUND,
-                tags=["recommendations"])  # fmt: skip
-    def recommendations(user_id: UserId, k: KQuery = 10, explain: bool = False,
+    @router.post("/users/{user_id}/token", response_model=TokenOut, status_code=201,
+                 responses={**AUTH, 409: {"model": ErrorOut, "description": "the service runs open"}},
+                 tags=["access"])  # fmt: skip
+    def issue_token(user_id: UserId, _: AdminCredential,
+                    body: Annotated[TokenIn | None, Body()] = None) -> TokenOut:  # fmt: skip
+        """A token covering this user alone (service key only). It is shown once: the store keeps
+        only its digest. It expires after ``ttl_seconds`` and can be revoked."""
+        if authority.open:
+            raise HTTPException(409, "this service runs open (no service key): it issues no tokens")
+        token, expires = authority.issue(user_id, body.ttl_seconds if body else None)
+        return TokenOut(token=token, user_id=user_id, expires_at=expires)
+
+    @router.delete("/users/{user_id}/tokens", response_model=TokensRevokedOut, responses=AUTH,
+                   tags=["access"])  # fmt: skip
+    def revoke_tokens(user_id: UserId, _: UserCredential) -> TokensRevokedOut:
+        """Revoke every token of the user (with the service key or one of the user's tokens)."""
+        return TokensRevokedOut(user_id=user_id, revoked=authority.revoke(user_id))
+
+    @router.get("/users/{user_id}/recommendations", response_model=RecommendationsOut,
+                responses={**NOT_FOUND, **AUTH}, tags=["recommendations"])  # fmt: skip
+    def recommendations(user_id: UserId, _: UserCredential, k: KQuery = 10, explain: bool = False,
                         lang: LangQuery = "en") -> RecommendationsOut:  # fmt: skip
         """Top-k from the live history; with ``explain=true`` each item carries its explanation
         (evidence, interest, sentence; the counterfactual is in the single-item endpoint)."""
@@ -103,18 +139,17 @@ def build_router(live: LiveRecommender, search: ItemSearch, answerer: Answerer, 
         )
 
     @router.get("/users/{user_id}/recommendations/{item_id}/explanation", response_model=ExplanationOut,
-                responses={**NOT_FOUND, 409: {"model": ErrorOut, "description": "item seen or hidden"}},
+                responses={**NOT_FOUND, **AUTH, **SEEN},
                 tags=["recommendations"])  # fmt: skip
-    def explanation(
-        user_id: UserId, item_id: ItemIdPath, lang: LangQuery = "en", k: KQuery = 10
-    ) -> ExplanationOut:
+    def explanation(user_id: UserId, item_id: ItemIdPath, _: UserCredential, lang: LangQuery = "en",
+                    k: KQuery = 10) -> ExplanationOut:  # fmt: skip
         """Why the item is in the top-k (with a verified counterfactual), or why not."""
         live.require_item(item_id)
         return explanation_out(live.explain(sessions.require(user_id), item_id, k, lang))
 
-    @router.get("/users/{user_id}/interests", response_model=InterestsOut, responses=NOT_FOUND,
+    @router.get("/users/{user_id}/interests", response_model=InterestsOut, responses={**NOT_FOUND, **AUTH},
                 tags=["recommendations"])  # fmt: skip
-    def interests(user_id: UserId) -> InterestsOut:
+    def interests(user_id: UserId, _: UserCredential) -> InterestsOut:
         """The interest profile: the history clustered in LM space, weighted by recency. Muted
         interests are listed apart."""
         profile = live.interests(sessions.require(user_id))
@@ -123,8 +158,9 @@ def build_router(live: LiveRecommender, search: ItemSearch, answerer: Answerer, 
                             muted=[i for i in out if i.muted])  # fmt: skip
 
     @router.get("/users/{user_id}/more-like/{item_id}", response_model=RecommendationsOut,
-                responses=NOT_FOUND, tags=["recommendations"])  # fmt: skip
-    def more_like(user_id: UserId, item_id: ItemIdPath, k: KQuery = 10) -> RecommendationsOut:
+                responses={**NOT_FOUND, **AUTH}, tags=["recommendations"])  # fmt: skip
+    def more_like(user_id: UserId, item_id: ItemIdPath, _: UserCredential,
+                  k: KQuery = 10) -> RecommendationsOut:  # fmt: skip
         """What the model would recommend next if the user took this item now."""
         state = sessions.state(user_id)
         recs = live.more_like(state if state.known else None, item_id, k)
@@ -135,24 +171,34 @@ def build_router(live: LiveRecommender, search: ItemSearch, answerer: Answerer, 
 
     @router.post("/users/{user_id}/events", response_model=EventAcceptedOut, status_code=201,
                  responses={404: {"model": ErrorOut, "description": "unknown item"}, 413: {"model": ErrorOut},
-                            422: {"model": ErrorOut}}, tags=["feedback"])  # fmt: skip
-    def post_event(user_id: UserId, event: EventIn) -> EventAcceptedOut:
-        """Store one event; the next answer reflects it. An unknown user id starts a new user."""
+                            422: {"model": ErrorOut}, **AUTH, **LIMITED}, tags=["feedback"],
+                 dependencies=[Depends(rate_limit("events"))])  # fmt: skip
+    def post_event(user_id: UserId, event: EventIn, _: UserCredential) -> EventAcceptedOut:
+        """Store one event; the next answer reflects it. An unknown user id starts a new user.
+        At most ``user_event_cap`` events per user are stored per window (429 beyond)."""
         if event.item_id is not None:
             live.require_item(event.item_id)
+        if settings.user_event_cap:
+            window = settings.user_event_window_seconds
+            if store.count(user_id, since=time.time() - window) >= settings.user_event_cap:
+                raise RateLimitedError(f"user {user_id!r} stored {settings.user_event_cap:,} events in "
+                                       f"the last {window:,} seconds, the most allowed",
+                                       retry_after=60)  # fmt: skip
         value = event.value.strip() if isinstance(event.value, str) else event.value
         stored = sessions.record(user_id, event.type, event.item_id, value)
         state = sessions.state(user_id)
         return EventAcceptedOut(event=EventOut(**vars(stored)), history_length=len(state.history),
                                 n_events=state.n_events)  # fmt: skip
 
-    @router.post("/users/{user_id}/ask", response_model=AskOut, responses=NOT_FOUND, tags=["ask"])
-    def ask(user_id: UserId, body: AskIn) -> AskOut:
+    @router.post("/users/{user_id}/ask", response_model=AskOut, responses={**NOT_FOUND, **AUTH, **LIMITED},
+                 tags=["ask"], dependencies=[Depends(rate_limit("ask"))])  # fmt: skip
+    def ask(user_id: UserId, body: AskIn, _: UserCredential) -> AskOut:
         """Why X / why not Y / what if I remove Z / what are my interests / more like X, in English
         or Chinese; answered in the question's language. Anything else: what can be asked."""
         return answerer.ask(sessions.require(user_id), body.question, body.k)
 
-    @router.get("/items/search", response_model=SearchOut, tags=["items"])
+    @router.get("/items/search", response_model=SearchOut, responses={401: AUTH[401]}, tags=["items"],
+                dependencies=[Depends(credential)])  # fmt: skip
     def search_items(q: Annotated[str, Query(min_length=1, max_length=200)],
                      k: KQuery = 10) -> SearchOut:  # fmt: skip
         """Items whose text contains every word of ``q``, then the items nearest to it in LM space."""

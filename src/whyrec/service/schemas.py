@@ -10,19 +10,21 @@ from pydantic import BaseModel, ConfigDict, Field, model_validator
 
 from whyrec.events import INTEREST_TYPES, MAX_ID_LENGTH, EventType
 from whyrec.explain import Explanation, Interest
+from whyrec.service.session import interest_key
 from whyrec.training.recommender import Recommendation
 
 
 # -- requests -------------------------------------------------------------------------------------
 class EventIn(BaseModel):
     """One piece of feedback. ``item_id`` names the item; for ``mute_interest`` and
-    ``unmute_interest`` the interest's label goes in ``value`` instead."""
+    ``unmute_interest`` the interest's stable ``key`` (or, less stable, its label) goes in
+    ``value`` instead."""
 
     model_config = ConfigDict(extra="forbid", json_schema_extra={"examples": [
         {"item_id": "0133093", "type": "like"},
         {"item_id": "0120338", "type": "not_interested"},
         {"item_id": "0133093", "type": "rate", "value": 9},
-        {"type": "mute_interest", "value": "horror, thriller"},
+        {"type": "mute_interest", "value": "item:0133093"},
     ]})  # fmt: skip
 
     item_id: str | None = Field(default=None, min_length=1, max_length=MAX_ID_LENGTH)
@@ -61,6 +63,14 @@ class AskIn(BaseModel):
     k: int = Field(default=10, ge=1, le=100)
 
 
+class TokenIn(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    ttl_seconds: int | None = Field(
+        default=None, ge=60, le=90 * 86_400, description="lifetime in seconds; default: the service's"
+    )
+
+
 # -- pieces ---------------------------------------------------------------------------------------
 class ItemOut(BaseModel):
     item_id: str
@@ -79,7 +89,8 @@ class EvidenceOut(BaseModel):
 
 
 class InterestOut(BaseModel):
-    interest_id: int
+    interest_id: int = Field(description="position in this profile; changes as the history changes")
+    key: str = Field(description="stable id: mute with {'type': 'mute_interest', 'value': key}")
     label: str
     keywords: list[str]
     share: float
@@ -168,6 +179,18 @@ class HealthOut(BaseModel):
     run: RunOut
     store: str
     search: str
+    auth: Literal["key", "open"] = Field(description="open: no service key, every caller is covered")
+
+
+class TokenOut(BaseModel):
+    token: str = Field(description="send as 'Authorization: Bearer TOKEN'; shown once, never stored")
+    user_id: str
+    expires_at: float = Field(description="unix seconds")
+
+
+class TokensRevokedOut(BaseModel):
+    user_id: str
+    revoked: int
 
 
 class RecommendationsOut(BaseModel):
@@ -257,6 +280,8 @@ class ErrorOut(BaseModel):
 def explanation_out(explanation: Explanation) -> ExplanationOut:
     data = explanation.to_dict()
     data.pop("extra", None)
+    if explanation.interest is not None:
+        data["interest"] = {**data["interest"], "key": interest_key(explanation.interest)}
     return ExplanationOut.model_validate(data)
 
 
@@ -264,7 +289,7 @@ def interest_out(interest: Interest, titles: dict[str, str], n_examples: int = 3
     examples = [
         ItemOut(item_id=i, title=titles.get(i, i)) for i in list(interest.item_ids)[-n_examples:][::-1]
     ]
-    data = {**asdict(interest), "examples": examples}
+    data = {**asdict(interest), "examples": examples, "key": interest_key(interest)}
     return InterestOut.model_validate(data)
 
 

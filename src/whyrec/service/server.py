@@ -1,16 +1,29 @@
-"""``whyrec serve``: load a run, open its event store, run the app under uvicorn."""
+"""``whyrec serve``: load a run, open its event store, run the app under uvicorn (one process or
+several workers sharing the store)."""
 
 from __future__ import annotations
 
+import ipaddress
+import json
 import logging
+import os
 import socket
 from pathlib import Path
+from typing import Any
 
 from whyrec.errors import WhyrecError
 
+#: the environment variable holding the service key
+API_KEY_ENV = "WHYREC_API_KEY"
+#: how ``serve --workers N`` hands its configuration to the worker processes
+WORKER_CONFIG_ENV = "WHYREC_SERVE_CONFIG"
+MIN_KEY_LENGTH = 16
+
 
 def serve(run_dir: str | Path, db: str | None = None, host: str = "127.0.0.1", port: int = 8000,
-          llm: str | None = None, torch_threads: int | None = None) -> None:  # fmt: skip
+          llm: str | None = None, torch_threads: int | None = None, api_key_file: str | Path | None = None,
+          workers: int = 1, cors_origins: tuple[str, ...] = (),
+          limits: dict[str, int] | None = None) -> None:  # fmt: skip
     """Serve the API and web page for ``run_dir`` until interrupted (blocking).
 
     ``db`` is any SQLAlchemy URL; by default a SQLite file ``events.db`` inside the run directory.
@@ -18,32 +31,114 @@ def serve(run_dir: str | Path, db: str | None = None, host: str = "127.0.0.1", p
     behind the grounding guard. ``torch_threads`` (default ``$WHYREC_TORCH_THREADS`` or 1) is
     the intra-op thread count per request: requests already run in parallel threads, and several
     threads per tiny forward pass only fight over the cores (10-100x slower on a busy 2-core box).
+
+    The service key comes from ``api_key_file`` or ``$WHYREC_API_KEY``. Without one the service
+    is open to every caller, which is allowed on a loopback host only. ``workers`` > 1 runs that
+    many processes; every piece of state they answer from lives in the event store.
+    ``limits`` sets ServiceSettings fields (``events_per_minute``, ``asks_per_minute``,
+    ``user_event_cap``, ``user_event_window_seconds``, ``token_ttl_seconds``).
     """
     import uvicorn
 
+    if workers < 1:
+        raise WhyrecError(f"--workers must be at least 1, not {workers}")
+    key = read_api_key(api_key_file)
+    check_exposure(host, key)
+    _check_port(host, port)
+    config = {"run_dir": str(run_dir), "db": db, "llm": llm, "torch_threads": torch_threads,
+              "api_key_file": str(api_key_file) if api_key_file else None,
+              "cors_origins": list(cors_origins), "limits": dict(limits or {})}  # fmt: skip
+    access = (
+        "access needs the service key or a user token"
+        if key
+        else "OPEN for local use: no service key, anyone who can reach it can read and change every "
+        f"user's data (set {API_KEY_ENV} to require credentials)"
+    )
+    print(f"whyrec: serving {run_dir} on http://{host}:{port}/ - {access}", flush=True)
+    logging.basicConfig(level=logging.INFO, format="%(levelname)s %(name)s: %(message)s")
+    try:
+        if workers == 1:
+            app, store = build_app(config, key)
+            print(f"whyrec: {app.state.live.rec.model.name}, {app.state.live.rec.n_items:,} items, "
+                  f"events in {store.dialect}; API docs at /docs", flush=True)  # fmt: skip
+            try:
+                uvicorn.run(app, host=host, port=port, log_level="info")
+            finally:
+                store.close()
+        else:
+            os.environ[WORKER_CONFIG_ENV] = json.dumps(config)
+            print(f"whyrec: {workers} worker processes sharing the event store", flush=True)
+            uvicorn.run("whyrec.service.server:worker_app", factory=True, host=host, port=port,
+                        workers=workers, log_level="info")  # fmt: skip
+    except OSError as exc:  # e.g. the port is taken
+        raise WhyrecError(f"cannot serve on {host}:{port}: {exc}") from None
+
+
+def build_app(config: dict[str, Any], key: str | None) -> tuple[Any, Any]:
+    """The app and its store for one process, from the configuration ``serve`` was given."""
     from whyrec.events.store import EventStore, default_db_url
     from whyrec.explain import make_phraser
     from whyrec.service.app import create_app
     from whyrec.service.settings import ServiceSettings
     from whyrec.training.recommender import Recommender
 
-    _check_port(host, port)
-    _set_torch_threads(torch_threads)
+    _set_torch_threads(config.get("torch_threads"))
+    run_dir = config["run_dir"]
     recommender = Recommender.load(run_dir)
-    store = EventStore(db or default_db_url(run_dir))
-    settings = ServiceSettings(
-        run_dir=str(run_dir), phraser=make_phraser(llm) if llm else None, warm_search=True
-    )
-    app = create_app(recommender, store, settings)
-    logging.basicConfig(level=logging.INFO, format="%(levelname)s %(name)s: %(message)s")
-    print(f"whyrec: serving {run_dir} ({recommender.model.name}, {recommender.n_items:,} items) on "
-          f"http://{host}:{port}/  (API docs at /docs; events in {store.dialect})", flush=True)  # fmt: skip
+    llm = config.get("llm")
     try:
-        uvicorn.run(app, host=host, port=port, log_level="info")
-    except OSError as exc:  # e.g. the port is taken
-        raise WhyrecError(f"cannot serve on {host}:{port}: {exc}") from None
-    finally:
-        store.close()
+        settings = ServiceSettings(
+            run_dir=str(run_dir), phraser=make_phraser(llm) if llm else None, warm_search=True,
+            api_key=key, cors_origins=tuple(config.get("cors_origins") or ()), **(config.get("limits") or {}),
+        )  # fmt: skip
+    except (TypeError, ValueError) as exc:
+        raise WhyrecError(f"invalid service setting: {exc}") from None
+    store = EventStore(config.get("db") or default_db_url(run_dir))
+    return create_app(recommender, store, settings), store
+
+
+def worker_app() -> Any:
+    """The app of one worker of ``serve --workers N`` (uvicorn calls this in each process)."""
+    config = json.loads(os.environ[WORKER_CONFIG_ENV])
+    app, _store = build_app(config, read_api_key(config.get("api_key_file")))
+    return app
+
+
+def read_api_key(api_key_file: str | Path | None) -> str | None:
+    """The service key from ``api_key_file`` (first line) or ``$WHYREC_API_KEY``; None if neither."""
+    if api_key_file:
+        try:
+            key = Path(api_key_file).read_text(encoding="utf-8").strip()
+        except OSError as exc:
+            raise WhyrecError(f"cannot read --api-key-file {api_key_file}: {exc.strerror or exc}") from None
+        source = f"--api-key-file {api_key_file}"
+    else:
+        key = os.environ.get(API_KEY_ENV, "").strip()
+        source = API_KEY_ENV
+        if not key:
+            return None
+    if len(key) < MIN_KEY_LENGTH or any(c.isspace() for c in key):
+        hint = "python -c 'import secrets; print(secrets.token_urlsafe(32))'"
+        raise WhyrecError(f"the service key in {source} must be at least {MIN_KEY_LENGTH} characters "
+                          f"without spaces (make one with: {hint})")  # fmt: skip
+    return key
+
+
+def is_loopback(host: str) -> bool:
+    if host == "localhost":
+        return True
+    try:
+        return ipaddress.ip_address(host).is_loopback
+    except ValueError:
+        return False
+
+
+def check_exposure(host: str, key: str | None) -> None:
+    """Refuse to serve without a key on any host but loopback."""
+    if key is None and not is_loopback(host):
+        raise WhyrecError(f"refusing to serve on {host} without a service key: anyone on the network could "
+                          f"read and change every user's data; set {API_KEY_ENV} or pass --api-key-file "
+                          "FILE (or serve on 127.0.0.1)")  # fmt: skip
 
 
 def _check_port(host: str, port: int) -> None:
@@ -57,8 +152,6 @@ def _check_port(host: str, port: int) -> None:
 
 
 def _set_torch_threads(threads: int | None) -> None:
-    import os
-
     import torch
 
     if threads is None:

@@ -16,3 +16,24 @@ class ServiceSettings:
     semantic_search: bool = True  # encode search queries with the run's text encoder
     warm_search: bool = False  # load that encoder in the background at startup
     profile_cache_size: int = 1024  # users whose interest profile is kept in memory
+    # -- access control and limits (see docs/service.md) --
+    api_key: str | None = None  # the service key; None: open to every caller (loopback only)
+    token_ttl_seconds: int = 86_400  # default lifetime of a user token
+    events_per_minute: int = 120  # POST events per credential per minute (0: no limit)
+    asks_per_minute: int = 30  # POST ask per credential per minute (0: no limit)
+    user_event_cap: int = 1_000  # events one user may store per window (0: no cap)
+    user_event_window_seconds: int = 3_600
+    cors_origins: tuple[str, ...] = ()  # origins allowed to call the API from a browser; none by default
+    store_retry_after_seconds: int = 5  # Retry-After of a 503 while the event store is unavailable
+
+    def __post_init__(self) -> None:
+        if self.api_key is not None and len(self.api_key) < 16:
+            raise ValueError("the service key must be at least 16 characters")
+        for name in ("events_per_minute", "asks_per_minute", "user_event_cap"):
+            if getattr(self, name) < 0:
+                raise ValueError(f"{name} must be >= 0")
+        for name in ("token_ttl_seconds", "user_event_window_seconds", "store_retry_after_seconds"):
+            if getattr(self, name) < 1:
+                raise ValueError(f"{name} must be >= 1")
+        if "*" in self.cors_origins:
+            raise ValueError("CORS origins must be listed one by one; '*' would open the API to every site")

@@ -4,8 +4,10 @@ run's dataset and train a new run on the result.
 The fold is the service's own (:func:`whyrec.events.fold`), so the retrained model learns
 from exactly the sequences the service was answering from: liked, clicked, viewed and rated items
 join the user's sequence at the time of the event; items marked not interested or removed leave
-it. Interest mutes are presentation, not behaviour, and are not used. The original run is never
-touched: the new run goes to ``--out`` (default: a sibling ``RUN-feedback``).
+it. Interest mutes are presentation, not behaviour, and are not used. Users who asked to be
+forgotten (a tombstone in the store) are left out entirely: none of their interactions reach the
+new run. The original run is never touched: the new run goes to ``--out`` (default: a sibling
+``RUN-feedback``).
 """
 
 from __future__ import annotations
@@ -23,7 +25,7 @@ import pandas as pd
 from whyrec.data import Dataset, LoadOptions, leave_one_out
 from whyrec.data.dataset import clean
 from whyrec.errors import RunError, WhyrecError
-from whyrec.events import INTEREST_TYPES, EventStore, StoredEvent, default_db_url, fold
+from whyrec.events import INTEREST_TYPES, EventStore, StoredEvent, default_db_url, digest, fold
 from whyrec.text.encoder import make_encoder
 from whyrec.training.pipeline import prepare, train_run
 from whyrec.training.registry import build_models
@@ -42,16 +44,27 @@ class FoldReport:
     new_users: int  # of those, users the dataset did not have
     added: int  # interactions appended
     dropped: int  # interactions removed (not interested, remove, or moved to the event's time)
+    forgotten_users: int = 0  # users left out because they asked to be forgotten
 
     def line(self) -> str:
         return (f"feedback: used {self.events_used:,} of {self.events_total:,} stored events "
                 f"({self.users:,} users, {self.new_users:,} new): +{self.added:,} interactions, "
-                f"-{self.dropped:,} dropped, {self.events_ignored:,} ignored")  # fmt: skip
+                f"-{self.dropped:,} dropped, {self.events_ignored:,} ignored, "
+                f"{self.forgotten_users:,} forgotten users left out")  # fmt: skip
 
 
-def fold_events_into(dataset: Dataset, events: Iterable[StoredEvent]) -> tuple[Dataset, FoldReport]:
-    """A new :class:`Dataset` with every user's stored events applied to their sequence."""
+def fold_events_into(dataset: Dataset, events: Iterable[StoredEvent],
+                     forgotten: Iterable[str] = ()) -> tuple[Dataset, FoldReport]:  # fmt: skip
+    """A new :class:`Dataset` with every user's stored events applied to their sequence, and the
+    users whose id digest (:func:`whyrec.events.digest`) is in ``forgotten`` left out."""
     frame = dataset.interactions
+    n_forgotten = 0
+    forgotten = set(forgotten)
+    if forgotten:
+        gone = {u for u in frame["user_id"].unique() if digest(str(u)) in forgotten}
+        n_forgotten = len(gone)
+        frame = frame[~frame["user_id"].isin(gone)]
+        events = [e for e in events if digest(e.user_id) not in forgotten]
     known_items = set(frame["item_id"].unique())
     sequences = dataset.sequences()
     last_seen = frame.groupby("user_id", sort=False)["timestamp"].max().to_dict()
@@ -85,7 +98,7 @@ def fold_events_into(dataset: Dataset, events: Iterable[StoredEvent]) -> tuple[D
     )
     return folded, FoldReport(events_total=total, events_used=len(usable), events_ignored=total - len(usable),
                               users=users, new_users=new_users, added=len(added),
-                              dropped=int((~keep).sum()))  # fmt: skip
+                              dropped=int((~keep).sum()), forgotten_users=n_forgotten)  # fmt: skip
 
 
 @dataclass(frozen=True)
@@ -129,6 +142,7 @@ def retrain_with_feedback(
     _check_out(run_dir, out, overwrite)
 
     events: list[StoredEvent] = []
+    forgotten: set[str] = set()
     if with_feedback:
         if not db and not (run_dir / "events.db").exists():
             raise WhyrecError(
@@ -137,11 +151,12 @@ def retrain_with_feedback(
         store = EventStore(db or default_db_url(run_dir))
         try:
             events = store.events()
+            forgotten = store.forgotten()
         finally:
             store.close()
         log.info(f"read {len(events):,} stored events")
     prepared = prepare(spec, options or LoadOptions(), encoder, progress=progress)
-    folded, report = fold_events_into(prepared.dataset, events)
+    folded, report = fold_events_into(prepared.dataset, events, forgotten)
     log.info(report.line())
     split = leave_one_out(folded)
     vectors = prepared.item_vectors

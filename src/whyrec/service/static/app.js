@@ -5,7 +5,8 @@
   const $ = (id) => document.getElementById(id);
   const enc = encodeURIComponent;
   const SVG_NS = "http://www.w3.org/2000/svg";
-  const page = { user: null, lang: "en", k: 10 };
+  const TOKEN_KEY = "whyrec.token";
+  const page = { user: null, lang: "en", k: 10, token: window.localStorage.getItem(TOKEN_KEY) || "" };
 
   // -- building DOM without HTML strings ------------------------------------------------------
   function el(tag, props = {}, ...children) {
@@ -38,6 +39,7 @@
   // -- talking to the API ----------------------------------------------------------------------
   async function api(method, path, body) {
     const options = { method, headers: { Accept: "application/json" } };
+    if (page.token) options.headers.Authorization = `Bearer ${page.token}`;
     if (body !== undefined) {
       options.headers["Content-Type"] = "application/json";
       options.body = JSON.stringify(body);
@@ -45,12 +47,38 @@
     const response = await fetch(path, options);
     let data = null;
     try { data = await response.json(); } catch (_) { data = null; }
+    if (response.status === 401 && path !== "/api/health") askForToken("Enter an access token to continue.");
     if (!response.ok) {
       const error = new Error((data && data.detail) || `${response.status} ${response.statusText}`);
       error.status = response.status;
       throw error;
     }
     return data;
+  }
+
+  // -- access: a user token (or the service key), kept in this browser ----------------------------
+  function askForToken(message) {
+    $("token-form").hidden = false;
+    $("token-input").focus();
+    say(message, true);
+  }
+
+  function tokenUser(token) {
+    // a user token is wr1.<id>.<expires>.<base64url user id>.<signature>; the service key has no user
+    const parts = token.split(".");
+    if (parts.length !== 5 || parts[0] !== "wr1") return null;
+    try {
+      const bytes = Uint8Array.from(atob(parts[3].replace(/-/g, "+").replace(/_/g, "/")), (c) => c.charCodeAt(0));
+      return new TextDecoder().decode(bytes);
+    } catch (_) {
+      return null;
+    }
+  }
+
+  function useToken(token) {
+    page.token = token.trim();
+    if (page.token) window.localStorage.setItem(TOKEN_KEY, page.token);
+    else window.localStorage.removeItem(TOKEN_KEY);
   }
 
   const userPath = (suffix = "") => `/api/users/${enc(page.user)}${suffix}`;
@@ -129,13 +157,13 @@
             el("strong", { text: interest.label }),
             el("span", { text: `${Math.round(interest.share * 100)}% · ${interest.horizon}` }),
             el("button", { text: "mute", title: "hide this interest",
-                           onclick: (e) => guarded(e.currentTarget, () => mute(interest.label, true)) })),
+                           onclick: (e) => guarded(e.currentTarget, () => mute(interest.key, true)) })),
           bar);
       });
       chart.replaceChildren(...(rows.length ? rows : [el("p", { class: "muted", text: "No interests yet." })]));
       mutedBox.replaceChildren(...profile.muted.map((interest) => el("div", {},
         `muted: ${interest.label} `,
-        el("button", { text: "unmute", onclick: (e) => guarded(e.currentTarget, () => mute(interest.label, false)) }))));
+        el("button", { text: "unmute", onclick: (e) => guarded(e.currentTarget, () => mute(interest.key, false)) }))));
     } catch (error) {
       if (error.status !== 404) throw error;
       chart.replaceChildren(el("p", { class: "muted", text: "Interests appear once there is a history." }));
@@ -143,8 +171,8 @@
     }
   }
 
-  async function mute(label, on) {
-    await sendEvent({ type: on ? "mute_interest" : "unmute_interest", value: label });
+  async function mute(key, on) {
+    await sendEvent({ type: on ? "mute_interest" : "unmute_interest", value: key });
     await Promise.all([refreshInterests(), refreshCards()]);
   }
 
@@ -325,11 +353,30 @@
       const question = $("ask-input").value.trim();
       if (question && page.user) guarded(e.submitter, () => ask(question));
     });
-    const [health, users] = await Promise.all([api("GET", "/api/health"), api("GET", "/api/users?limit=50")]);
+    $("token-form").addEventListener("submit", (e) => {
+      e.preventDefault();
+      useToken($("token-input").value);
+      $("token-input").value = "";
+      window.location.reload();
+    });
+    $("token-clear").addEventListener("click", () => { useToken(""); window.location.reload(); });
+    const health = await api("GET", "/api/health");
     const run = health.run;
     $("run-info").textContent = `${run.model} on ${run.dataset || "?"} · ${run.n_items} items · ${run.n_users} users`;
+    if (health.auth === "open") {
+      $("open-banner").hidden = false;
+    } else if (!page.token) {
+      askForToken("This service needs an access token: ask its operator for one.");
+      return;
+    } else {
+      $("token-clear").hidden = false;
+    }
+    const own = tokenUser(page.token);
+    let users = { users: [] };
+    if (!own) users = await api("GET", "/api/users?limit=50");  // the service key (or an open service)
+    else $("new-user").hidden = true;  // a user token covers its own user alone
     $("user-list").replaceChildren(...users.users.map((u) => el("option", { value: u.user_id, text: `${u.history_length} items` })));
-    const first = params.get("user") || (users.users[0] && users.users[0].user_id) || newUserId();
+    const first = own || params.get("user") || (users.users[0] && users.users[0].user_id) || newUserId();
     await loadUser(first);
   }
 
