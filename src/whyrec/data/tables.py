@@ -90,7 +90,8 @@ def read_columns(path: Path, sep: str, columns: Sequence[str]) -> pd.DataFrame:
     """Only COLUMNS of PATH, as text (parquet keeps its own types); empty cells are missing."""
     if is_parquet(path):
         return _parquet(path, columns)
-    engine: Literal["c", "python"] = "c" if len(sep) == 1 else "python"  # a multi-character delimiter needs the python engine
+    # a multi-character delimiter needs the python engine
+    engine: Literal["c", "python"] = "c" if len(sep) == 1 else "python"
     try:
         frame = pd.read_csv(
             path,
