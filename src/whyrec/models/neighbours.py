@@ -8,7 +8,7 @@ import numpy as np
 import scipy.sparse as sp
 
 #: products held at once (nonzeros of one block of rows of the co-occurrence matrix)
-BLOCK_PRODUCTS = 20_000_000
+BLOCK_PRODUCTS = 5_000_000
 
 
 def _blocks(bounds: np.ndarray, budget: int) -> list[tuple[int, int]]:
@@ -32,7 +32,8 @@ def keep_top_per_row(block: sp.csr_matrix, n: int) -> sp.csr_matrix:
     if counts.max(initial=0) <= n:
         return block
     rows = np.repeat(np.arange(block.shape[0]), counts)
-    order = np.lexsort((block.indices, -block.data, rows))  # by row, then value down, then column
+    # by row, then value down; lexsort is stable and columns ascend within a row: ties by column
+    order = np.lexsort((-block.data, rows))
     rank = np.empty(len(order), dtype=np.int64)
     rank[order] = np.arange(len(order)) - block.indptr[rows[order]]
     keep = rank < n
