@@ -287,7 +287,13 @@ def _load_table(path: Path, options: LoadOptions, kind: str = "csv") -> Dataset:
     if error := missing_columns(path, sep, columns, wanted, "--sep"):
         raise error
     extras = [c for c in (options.rating_col, "event", "dwell") if c and c in columns]
-    frame = read_columns(path, sep, list(dict.fromkeys([c for c, _ in wanted.values()] + extras)))
+    needed = list(dict.fromkeys([c for c, _ in wanted.values()] + extras))
+    numeric = [
+        c
+        for c in (options.time_col, options.rating_col)
+        if c and c not in (options.user_col, options.item_col)
+    ]
+    frame = read_columns(path, sep, needed, numeric=numeric)
     raw = pd.DataFrame(
         {
             "user_id": frame[options.user_col],

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import csv
 import gzip
+import logging
 from collections.abc import Sequence
 from pathlib import Path
 from typing import Literal
@@ -12,6 +13,8 @@ from typing import Literal
 import pandas as pd
 
 from whyrec.errors import DataError
+
+log = logging.getLogger(__name__)
 
 try:  # optional (the `scale` extra): parquet files and compact string columns
     import pyarrow.dataset as pa_dataset
@@ -86,25 +89,38 @@ def _parquet(path: Path, columns: Sequence[str] | None) -> pd.DataFrame:
         raise DataError(f"cannot read parquet {path}: {str(exc).splitlines()[0]}") from None
 
 
-def read_columns(path: Path, sep: str, columns: Sequence[str]) -> pd.DataFrame:
-    """Only COLUMNS of PATH, as text (parquet keeps its own types); empty cells are missing."""
+def read_columns(path: Path, sep: str, columns: Sequence[str], numeric: Sequence[str] = ()) -> pd.DataFrame:
+    """Only COLUMNS of PATH, as text except NUMERIC ones (typed by the parser, text where a value
+    is not a number); parquet keeps its own types. Empty cells are missing. Multithreaded Arrow
+    parsing where pyarrow is installed, pandas' C parser otherwise (or if Arrow refuses the file)."""
     if is_parquet(path):
         return _parquet(path, columns)
-    # a multi-character delimiter needs the python engine
-    engine: Literal["c", "python"] = "c" if len(sep) == 1 else "python"
-    try:
-        frame = pd.read_csv(
-            path,
-            sep=sep,
-            usecols=list(columns),
-            dtype=str,
-            keep_default_na=False,
-            na_values=[""],
-            on_bad_lines="skip",
-            engine=engine,
-        )
-    except (pd.errors.ParserError, pd.errors.EmptyDataError, UnicodeDecodeError, ValueError) as exc:
-        raise DataError(f"cannot read {path}: {str(exc).splitlines()[0]}") from None
+    dtypes = {c: str for c in columns if c not in numeric}
+    engines: list[Literal["pyarrow", "c", "python"]] = ["c"] if len(sep) == 1 else ["python"]
+    if pa_dataset is not None and len(sep) == 1:
+        engines.insert(0, "pyarrow")
+    for engine in engines:
+        try:
+            frame = pd.read_csv(
+                path,
+                sep=sep,
+                usecols=list(columns),
+                dtype=dtypes,
+                keep_default_na=False,
+                na_values=[""],
+                on_bad_lines="skip",
+                engine=engine,
+            )
+        except (pd.errors.ParserError, pd.errors.EmptyDataError, UnicodeDecodeError, ValueError) as exc:
+            if engine != engines[-1]:
+                continue  # Arrow is stricter (quoting, ragged rows): let pandas' parser try
+            raise DataError(f"cannot read {path}: {str(exc).splitlines()[0]}") from None
+        except Exception as exc:  # pyarrow's own ArrowInvalid and friends
+            if engine == engines[-1]:
+                raise
+            log.debug(f"arrow could not parse {path} ({exc}); using pandas' parser")
+            continue
+        break
     if frame.empty:
         raise DataError(f"no rows in {path}")
     return frame
