@@ -58,10 +58,10 @@ def leave_one_out(dataset: Dataset) -> SequenceSplit:
     row order (cleaning sorts them by time)."""
     frame = dataset.interactions
     user_codes, user_ids = pd.factorize(frame["user_id"], sort=False)  # users in order of first row
-    item_column = frame["item_id"].to_numpy()
+    item_codes, item_ids = pd.factorize(frame["item_id"], sort=True)  # ids in sorted order
     if len(user_codes) > 1 and (np.diff(user_codes) < 0).any():  # not grouped by user: group, stably
         order = np.argsort(user_codes, kind="stable")
-        user_codes, item_column = user_codes[order], item_column[order]
+        user_codes, item_codes = user_codes[order], item_codes[order]
     lengths = np.bincount(user_codes, minlength=len(user_ids))
     kept_users = lengths >= MIN_SEQUENCE
     if not kept_users.any():
@@ -69,9 +69,10 @@ def leave_one_out(dataset: Dataset) -> SequenceSplit:
             f"{dataset.name}: no user has {MIN_SEQUENCE} or more interactions, so nothing can be split"
         )
     rows = kept_users[user_codes]
-    item_codes, item_ids = pd.factorize(item_column[rows], sort=True)
-    items = Vocabulary(item_ids.tolist(), kind="item")
-    users = Vocabulary(user_ids[kept_users].tolist(), kind="user")
+    # items of kept users only, renumbered densely; np.unique keeps the sorted order of the ids
+    present, item_codes = np.unique(item_codes[rows], return_inverse=True)
+    items = Vocabulary(np.asarray(item_ids, dtype=object)[present].tolist(), kind="item")
+    users = Vocabulary(np.asarray(user_ids, dtype=object)[kept_users].tolist(), kind="user")
     cuts = np.cumsum(lengths[kept_users])[:-1]
     arrays = tuple(np.split(item_codes.astype(np.int64), cuts))
     return SequenceSplit(
