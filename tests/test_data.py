@@ -73,7 +73,7 @@ def test_k_core_is_applied_until_stable(tmp_path: Path) -> None:
     ("spec", "message"),
     [
         ("csv:/no/such/file.csv", "not found"),
-        ("parquet:/tmp/x", "unknown dataset kind"),
+        ("hdf5:/tmp/x", "unknown dataset kind"),
         ("csv", "has no path"),
     ],
 )
@@ -86,7 +86,8 @@ def test_wrong_column_is_named(tmp_path: Path) -> None:
     log = tmp_path / "log.csv"
     log.write_text("user,item_id,timestamp\na,x,1\n")
     with pytest.raises(
-        DataError, match=r"column 'user_id' \(user_id\) not found.*columns are: user, item_id"
+        DataError, match=r"3 column\(s\) split by ',': 'user', 'item_id', 'timestamp'.*"
+        r"no 'user_id' \(user\): pass --user-col COLUMN"
     ):
         load_dataset(f"csv:{log}")
 

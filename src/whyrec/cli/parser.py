@@ -15,14 +15,21 @@ def add_dataset_options(parser: argparse.ArgumentParser, dataset_help: str | Non
     parser.add_argument(
         "--dataset",
         required=dataset_help is None,
-        help=dataset_help or "KIND:PATH (movielens, amazon, movietweetings, csv) or demo",
+        help=dataset_help or "KIND:PATH (movielens, amazon, movietweetings, csv, parquet) or demo",
     )
-    parser.add_argument("--items", help="csv kind: item catalogue file (item_id, title, more text columns)")
+    parser.add_argument(
+        "--items", help="csv/parquet kinds: item catalogue file (item_id, title, more text columns)"
+    )
     parser.add_argument("--user-col", default="user_id")
     parser.add_argument("--item-col", default="item_id")
     parser.add_argument("--time-col", default="timestamp")
     parser.add_argument("--rating-col", default="rating")
-    parser.add_argument("--sep", default=",", help="csv kind: delimiter (default ,)")
+    parser.add_argument(
+        "--sep", default=None, help="csv kind: delimiter of the interactions file (default: sniffed)"
+    )
+    parser.add_argument(
+        "--items-sep", default=None, help="delimiter of the --items file (default: sniffed from that file)"
+    )
     parser.add_argument("--k-core", type=int, default=None, help="keep users and items with at least K rows")
     parser.add_argument(
         "--encoder",
@@ -31,16 +38,21 @@ def add_dataset_options(parser: argparse.ArgumentParser, dataset_help: str | Non
     )
 
 
+def _delimiter(text: str | None) -> str | None:
+    """A delimiter as typed on a command line: 'tab' or a backslash-t mean a tab."""
+    return "\t" if text in ("\\t", "tab") else text
+
+
 def load_options(args: argparse.Namespace) -> LoadOptions:
     """The dataset options of ADD_DATASET_OPTIONS as the loader takes them."""
-    sep = "\t" if args.sep in ("\\t", "tab") else args.sep
     return LoadOptions(
         items=args.items,
         user_col=args.user_col,
         item_col=args.item_col,
         time_col=args.time_col,
         rating_col=args.rating_col,
-        sep=sep,
+        sep=_delimiter(args.sep),
+        items_sep=_delimiter(args.items_sep),
         k_core=args.k_core,
     )
 

@@ -13,6 +13,7 @@ from pathlib import Path
 import pandas as pd
 
 from whyrec.data.dataset import CleaningReport, Dataset, ItemCatalog, clean
+from whyrec.data.tables import header, is_parquet, missing_columns, read_columns, sniff_sep
 from whyrec.errors import DataError
 
 ML100K_GENRES = (
@@ -40,14 +41,16 @@ ML100K_GENRES = (
 
 @dataclass(frozen=True)
 class LoadOptions:
-    """Options of the ``csv`` kind (column names, delimiter, catalogue) and of cleaning."""
+    """Options of the ``csv`` and ``parquet`` kinds (column names, delimiters, catalogue) and of
+    cleaning."""
 
     items: str | None = None
     user_col: str = "user_id"
     item_col: str = "item_id"
     time_col: str = "timestamp"
     rating_col: str | None = "rating"
-    sep: str = ","
+    sep: str | None = None  # interactions file; None: sniffed from the file
+    items_sep: str | None = None  # catalogue file; None: sniffed from the file
     k_core: int | None = None  # None: the kind's default
 
 
@@ -269,68 +272,79 @@ def _read_map(path: Path) -> dict[str, str]:
     return dict(zip(frame[1], frame[0], strict=True))
 
 
-# --- csv -------------------------------------------------------------------------------------
+# --- csv and parquet -------------------------------------------------------------------------
 
 
-def _load_csv(path: Path, options: LoadOptions) -> Dataset:
-    try:
-        frame = pd.read_csv(
-            path,
-            sep=options.sep,
-            dtype=str,
-            keep_default_na=False,
-            na_values=[""],
-            on_bad_lines="skip",
-            engine="python",
-        )
-    except (pd.errors.ParserError, pd.errors.EmptyDataError, UnicodeDecodeError) as exc:
-        raise DataError(f"cannot read {path}: {str(exc).splitlines()[0]}") from None
-    if frame.empty:
-        raise DataError(f"no rows in {path}")
-    wanted = {"user_id": options.user_col, "item_id": options.item_col, "timestamp": options.time_col}
-    for role, col in wanted.items():
-        if col not in frame.columns:
-            raise DataError(
-                f"column {col!r} ({role}) not found in {path}; columns are: {', '.join(frame.columns)}"
-            )
-    raw = pd.DataFrame({role: frame[col] for role, col in wanted.items()})
+def _load_table(path: Path, options: LoadOptions, kind: str = "csv") -> Dataset:
+    """An interactions table (csv, tsv, .gz or parquet) and an optional catalogue table."""
+    sep = options.sep or ("," if is_parquet(path) else sniff_sep(path))
+    columns = header(path, sep)
+    wanted = {
+        "user": (options.user_col, "pass --user-col COLUMN"),
+        "item": (options.item_col, "pass --item-col COLUMN"),
+        "time": (options.time_col, "pass --time-col COLUMN"),
+    }
+    if error := missing_columns(path, sep, columns, wanted, "--sep"):
+        raise error
+    extras = [c for c in (options.rating_col, "event", "dwell") if c and c in columns]
+    needed = list(dict.fromkeys([c for c, _ in wanted.values()] + extras))
+    numeric = [
+        c
+        for c in (options.time_col, options.rating_col)
+        if c and c not in (options.user_col, options.item_col)
+    ]
+    frame = read_columns(path, sep, needed, numeric=numeric)
+    raw = pd.DataFrame(
+        {
+            "user_id": frame[options.user_col],
+            "item_id": frame[options.item_col],
+            "timestamp": frame[options.time_col],
+        }
+    )
+    del frame[options.user_col], frame[options.item_col]  # free the text columns early
     if options.rating_col and options.rating_col in frame.columns:
         raw["rating"] = pd.to_numeric(frame[options.rating_col], errors="coerce")
     for extra in ("event", "dwell"):
         if extra in frame.columns:
             raw[extra] = frame[extra]
-    catalog = _csv_catalog(Path(options.items), options) if options.items else ItemCatalog(titles={})
-    return _finish(f"csv:{path.name}", raw, catalog, _k(options, 0))
+    del frame
+    catalog = _table_catalog(Path(options.items), options) if options.items else ItemCatalog(titles={})
+    return _finish(f"{kind}:{path.name}", raw, catalog, _k(options, 0))
 
 
-def _csv_catalog(path: Path, options: LoadOptions) -> ItemCatalog:
+def _load_parquet(path: Path, options: LoadOptions) -> Dataset:
+    return _load_table(path, options, kind="parquet")
+
+
+def _table_catalog(path: Path, options: LoadOptions) -> ItemCatalog:
     _require(path, "item file")
-    try:
-        items = pd.read_csv(path, sep=options.sep, dtype=str, keep_default_na=False)
-    except (pd.errors.ParserError, pd.errors.EmptyDataError) as exc:
-        raise DataError(f"cannot read {path}: {str(exc).splitlines()[0]}") from None
-    id_col = options.item_col if options.item_col in items.columns else "item_id"
-    if id_col not in items.columns or "title" not in items.columns:
-        raise DataError(
-            f"item file {path} needs columns {id_col!r} and 'title'; has: {', '.join(items.columns)}"
-        )
-    ids = items[id_col].astype(str)
-    attr_cols = [c for c in ("genres", "categories", "tags", "category") if c in items.columns]
-    other = [c for c in items.columns if c not in {id_col, "title", *attr_cols}]
+    sep = options.items_sep or ("," if is_parquet(path) else sniff_sep(path))
+    columns = header(path, sep)
+    id_col = options.item_col if options.item_col in columns else "item_id"
+    wanted = {"item id": (id_col, "pass --item-col COLUMN"), "title": ("title", "name a column 'title'")}
+    if error := missing_columns(path, sep, columns, wanted, "--items-sep"):
+        raise DataError(f"item file: {error}")
+    items = read_columns(path, sep, columns).fillna("").astype(str)
+    ids = items[id_col].tolist()
+    attr_cols = [c for c in ("genres", "categories", "tags", "category") if c in columns]
+    other = [c for c in columns if c not in {id_col, "title", *attr_cols}]
+    attr_values = [items[c].tolist() for c in attr_cols]
+    other_values = [items[c].tolist() for c in other]
     attributes = {
-        i: tuple(
-            a.strip() for col in attr_cols for a in str(row[col]).replace(",", "|").split("|") if a.strip()
+        item_id: tuple(
+            a.strip() for values in attr_values for a in values[row].replace(",", "|").split("|") if a.strip()
         )
-        for i, (_, row) in zip(ids, items.iterrows(), strict=True)
+        for row, item_id in enumerate(ids)
     }
     descriptions = {
-        i: ". ".join(str(row[c]) for c in other if str(row[c]).strip())
-        for i, (_, row) in zip(ids, items.iterrows(), strict=True)
+        item_id: text
+        for row, item_id in enumerate(ids)
+        if (text := ". ".join(v[row] for v in other_values if v[row].strip()))
     }
     return ItemCatalog(
-        titles=dict(zip(ids, items["title"], strict=True)),
+        titles=dict(zip(ids, items["title"].tolist(), strict=True)),
         attributes=attributes,
-        descriptions={k: v for k, v in descriptions.items() if v},
+        descriptions=descriptions,
     )
 
 
@@ -338,7 +352,8 @@ LOADERS: dict[str, Callable[[Path, LoadOptions], Dataset]] = {
     "movielens": _load_movielens,
     "amazon": _load_amazon,
     "movietweetings": _load_movietweetings,
-    "csv": _load_csv,
+    "csv": _load_table,
+    "parquet": _load_parquet,
 }
 KINDS = (*LOADERS, "demo")
 

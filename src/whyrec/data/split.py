@@ -5,6 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 import numpy as np
+import pandas as pd
 
 from whyrec.data.dataset import Dataset
 from whyrec.data.vocab import Vocabulary
@@ -51,20 +52,33 @@ class SequenceSplit:
 
 
 def leave_one_out(dataset: Dataset) -> SequenceSplit:
-    sequences = dataset.sequences()
-    kept = {u: s for u, s in sequences.items() if len(s) >= MIN_SEQUENCE}
-    if not kept:
+    """Users with at least MIN_SEQUENCE interactions, items indexed in sorted id order.
+
+    Vectorised over the frame, so ten million rows split in seconds; a user's items keep their
+    row order (cleaning sorts them by time)."""
+    frame = dataset.interactions
+    user_codes, user_ids = pd.factorize(frame["user_id"], sort=False)  # users in order of first row
+    item_codes, item_ids = pd.factorize(frame["item_id"], sort=True)  # ids in sorted order
+    if len(user_codes) > 1 and (np.diff(user_codes) < 0).any():  # not grouped by user: group, stably
+        order = np.argsort(user_codes, kind="stable")
+        user_codes, item_codes = user_codes[order], item_codes[order]
+    lengths = np.bincount(user_codes, minlength=len(user_ids))
+    kept_users = lengths >= MIN_SEQUENCE
+    if not kept_users.any():
         raise DataError(
             f"{dataset.name}: no user has {MIN_SEQUENCE} or more interactions, so nothing can be split"
         )
-    item_ids = sorted({i for s in kept.values() for i in s})
-    items = Vocabulary(item_ids, kind="item")
-    users = Vocabulary(kept.keys(), kind="user")
-    arrays = tuple(items.indices(s) for s in kept.values())
+    rows = kept_users[user_codes]
+    # items of kept users only, renumbered densely; np.unique keeps the sorted order of the ids
+    present, item_codes = np.unique(item_codes[rows], return_inverse=True)
+    items = Vocabulary(np.asarray(item_ids, dtype=object)[present].tolist(), kind="item")
+    users = Vocabulary(np.asarray(user_ids, dtype=object)[kept_users].tolist(), kind="user")
+    cuts = np.cumsum(lengths[kept_users])[:-1]
+    arrays = tuple(np.split(item_codes.astype(np.int64), cuts))
     return SequenceSplit(
         name=dataset.name,
         users=users,
         items=items,
         sequences=arrays,
-        dropped_short_users=len(sequences) - len(kept),
+        dropped_short_users=int((~kept_users).sum()),
     )

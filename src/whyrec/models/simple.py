@@ -14,6 +14,7 @@ import scipy.sparse as sp
 
 from whyrec.models.base import FitData, FitInfo, recency_weights
 from whyrec.models.config import Config, setting
+from whyrec.models.neighbours import cosine_top_n
 
 
 def _history_matrix(histories: Sequence[np.ndarray], n_items: int, weights: bool = False) -> sp.csr_matrix:
@@ -71,7 +72,8 @@ class ItemKNNConfig(Config):
 class ItemKNN:
     """Item-item collaborative filtering: score(i) = sum over history items h of sim(h, i).
 
-    ``sim`` is the shrunk cosine of the items' user vectors. Because the score is a plain sum,
+    ``sim`` is the shrunk cosine of the items' user vectors, kept for each item's ``neighbours``
+    strongest neighbours (ties to the lower item index). Because the score is a plain sum,
     each history item's contribution is exactly sim(h, i) (see ``contributions``).
     """
 
@@ -95,15 +97,8 @@ class ItemKNN:
         start = time.perf_counter()
         users = _history_matrix(histories, n_items)
         users.data[:] = 1.0  # repeated items count once
-        co = (users.T @ users).toarray().astype(np.float32)
-        norms = np.sqrt(np.diag(co)).copy()
-        np.fill_diagonal(co, 0.0)
-        sim = co / (np.outer(norms, norms) + self.config.shrinkage + 1e-9)
-        keep = min(self.config.neighbours, n_items - 1)
-        if keep < n_items - 1:  # keep each row's strongest neighbours
-            cut = np.argpartition(-sim, keep, axis=1)[:, keep:]
-            np.put_along_axis(sim, cut, 0.0, axis=1)
-        self.similarity = sp.csr_matrix(sim)
+        # sparse top-N lists, block by block: memory linear in items × neighbours
+        self.similarity = cosine_top_n(users, self.config.neighbours, self.config.shrinkage)
         self.n_items = n_items
         self.fitted = True
         self.fit_info = FitInfo(train_seconds=time.perf_counter() - start)

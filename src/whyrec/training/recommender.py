@@ -16,6 +16,7 @@ from whyrec.errors import RunError, UnknownIdError
 from whyrec.metrics import top_indices
 from whyrec.models.base import Scorer
 from whyrec.training.registry import model_class
+from whyrec.training.retrieval import RetrievalConfig, Retriever, UserVectors, inner_product_parts
 
 #: the layout of a run directory; a run of another format is refused with a clear message
 RUN_FORMAT = 2
@@ -58,6 +59,9 @@ class Recommender:
         self.item_vectors = np.asarray(item_vectors, dtype=np.float32)
         self.histories = histories
         self.info = dict(info or {})
+        self.retrieval_config = RetrievalConfig()
+        self._retrieval: tuple[Retriever, UserVectors] | None = None
+        self._retrieval_decided = False
 
     # -- ids ------------------------------------------------------------------------------------
     @property
@@ -132,12 +136,19 @@ class Recommender:
         exclude: Iterable[str] = (),
         avoid: Iterable[str] = (),
         exclude_seen: bool = True,
+        exact: bool = False,
     ) -> list[Recommendation]:
-        """Top-``k`` for a known user, or for any history of item ids (a new user)."""
+        """Top-``k`` for a known user, or for any history of item ids (a new user).
+
+        A large catalogue under an inner-product model is served through a retrieval index (see
+        :meth:`retriever`) unless ``exact``; ``avoid`` always scores every item."""
         if history is None:
             if user_id is None:
                 raise ValueError("give a user_id or a history")
             history = self.history(user_id)
+        retrieval = None if exact or list(avoid) else self.retriever()
+        if retrieval is not None:
+            return self._retrieved(retrieval, history, k, exclude, exclude_seen)
         scores = self.ranked_scores(history, exclude=exclude, avoid=avoid, exclude_seen=exclude_seen)
         return self.top_k(scores, k)
 
@@ -148,6 +159,45 @@ class Recommender:
         return [
             Recommendation(self.items.id(i), self.catalog.title(self.items.id(i)), float(scores[i]), rank + 1)
             for rank, i in enumerate(top)
+        ]
+
+    # -- retrieval ------------------------------------------------------------------------------
+    def use_retrieval(self, config: RetrievalConfig | None) -> None:
+        """Serve top-K through an index chosen by CONFIG (None: always score every item)."""
+        self.retrieval_config = config or RetrievalConfig(min_items=2**62)
+        self._retrieval, self._retrieval_decided = None, False
+
+    def retriever(self) -> tuple[Retriever, UserVectors] | None:
+        """The index and the user-vector function of an inner-product model whose catalogue has
+        at least ``retrieval_config.min_items`` items (built on first use), else None."""
+        if not self._retrieval_decided:
+            self._retrieval_decided = True
+            parts = (
+                inner_product_parts(self.model) if self.n_items >= self.retrieval_config.min_items else None
+            )
+            if parts is not None:
+                users, item_matrix = parts
+                self._retrieval = Retriever(item_matrix, self.retrieval_config), users
+        return self._retrieval
+
+    def _retrieved(
+        self,
+        retrieval: tuple[Retriever, UserVectors],
+        history: Sequence[str],
+        k: int,
+        exclude: Iterable[str],
+        exclude_seen: bool,
+    ) -> list[Recommendation]:
+        retriever, user_vectors = retrieval
+        indices = self.to_indices(history)
+        blocked = np.unique(
+            np.concatenate([indices if exclude_seen else indices[:0], self.to_indices(exclude)])
+        )
+        user = user_vectors([indices])[0]
+        found, scores = retriever.top_k(user, max(0, int(k)), blocked)
+        return [
+            Recommendation(self.items.id(i), self.catalog.title(self.items.id(i)), float(s), rank + 1)
+            for rank, (i, s) in enumerate(zip(found.tolist(), scores.tolist(), strict=True))
         ]
 
     def search(self, query: str, k: int = 10) -> list[tuple[str, str]]:
