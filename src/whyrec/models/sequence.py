@@ -26,7 +26,9 @@ from whyrec.errors import RunError
 from whyrec.metrics import metrics_from_ranks, rank_targets
 from whyrec.models.base import FitData, FitInfo
 from whyrec.models.config import Config, ItemEmbeddingConfig, TrainingConfig, setting
+from whyrec.models.losses import full_softmax, sampled_softmax, uniform_draws
 from whyrec.models.nets import GRU4RecNet, ItemEmbedding, SASRecNet
+from whyrec.models.parallel import Processes, Step
 
 SequenceNet = SASRecNet | GRU4RecNet
 
@@ -50,7 +52,8 @@ def _left_pad(history: np.ndarray, length: int) -> np.ndarray:
 
 
 class SequenceModel:
-    """Shared wrapper: owns the net, trains it with full-softmax cross-entropy, scores histories.
+    """Shared wrapper: owns the net, trains it (softmax cross-entropy, sampled on large catalogues),
+    scores histories.
 
     Subclasses set ``name``, ``config_type`` (their architecture config), ``default_training`` and
     build their net in :meth:`_build_net`."""
@@ -79,6 +82,9 @@ class SequenceModel:
         # and each item's column (-1 for the others)
         self._columns: torch.Tensor | None = None
         self._column_of: torch.Tensor | None = None
+        # the sampled softmax: each column's share of the training targets (None: full softmax)
+        self._target_probs: torch.Tensor | None = None
+        self._candidates = 0  # candidates scored over all steps (sampled softmax)
 
     @property
     def fitted(self) -> bool:
@@ -128,9 +134,10 @@ class SequenceModel:
                 end -= stride
         return np.stack(rows)
 
-    def _loss(self, net: SequenceNet, batch: torch.Tensor, generator: torch.Generator) -> torch.Tensor:
-        table = net.items.table()
-        logits_table = table[1 : self.n_items + 1]  # (n_items, D)
+    def _loss(
+        self, step: nn.Module, batch: torch.Tensor, generator: torch.Generator
+    ) -> tuple[torch.Tensor, int]:
+        """The summed loss of a batch of windows and how many targets it has."""
         if self.masked:
             x = batch[:, 1:].clone()
             real = x > 0
@@ -138,15 +145,20 @@ class SequenceModel:
             chosen[:, -1] |= real[:, -1]  # always train on the last position: it is what we predict
             targets = x[chosen] - 1
             x[chosen] = self.n_items + 1
-            hidden = net(x, table)[chosen]
         else:
             x, y = batch[:, :-1], batch[:, 1:]
-            keep = y > 0
-            hidden = net(x, table)[keep]
-            targets = y[keep] - 1
+            chosen = y > 0
+            targets = y[chosen] - 1
+        hidden, table = step(x)
+        hidden, logits_table = hidden[chosen], table[1 : self.n_items + 1]  # (n_items, D)
         if self._columns is not None and self._column_of is not None:  # only items seen in training
             logits_table, targets = logits_table[self._columns], self._column_of[targets]
-        return nn.functional.cross_entropy(hidden @ logits_table.T, targets)
+        if self._target_probs is None:
+            return full_softmax(hidden, logits_table, targets), len(targets)
+        uniform = uniform_draws(len(logits_table), self.training.sampled_negatives, generator)
+        loss, n_candidates = sampled_softmax(hidden, logits_table, targets, self._target_probs, uniform)
+        self._candidates += n_candidates
+        return loss, len(targets)
 
     @property
     def masked(self) -> bool:
@@ -157,23 +169,33 @@ class SequenceModel:
         raise NotImplementedError(f"{self.name} has no masked objective")
 
     def fit(self, data: FitData) -> Self:
+        """Train on DATA, keeping the epoch with the best validation NDCG@10. Inside an initialised
+        torch.distributed group every process trains the same model (``models/parallel.py``)."""
         config = self.training
+        processes = Processes()
         torch.manual_seed(config.seed)
-        rng = np.random.default_rng(config.seed)
-        generator = torch.Generator().manual_seed(config.seed)
+        rng = np.random.default_rng(config.seed)  # the order of the windows: the same in every process
         split = data.split
         self.n_items = split.n_items
         seen = (split.train_item_counts() > 0).astype(np.float32)
         net = self._make_net(data.item_vectors, seen)
+        if processes.rank:  # the same initial weights, but each process its own dropout and draws
+            torch.manual_seed(config.seed + 100_003 * processes.rank)
+        generator = torch.Generator().manual_seed(config.seed + 100_003 * processes.rank)
         self._columns = self._column_of = None
         if not self.items.unseen_negatives and not seen.all():  # targets are always seen items
             columns = torch.from_numpy(np.flatnonzero(seen))
             column_of = torch.full((self.n_items,), -1, dtype=torch.long)
             column_of[columns] = torch.arange(len(columns))
             self._columns, self._column_of = columns, column_of
+        self._target_probs = self._sampling_probs(split.train_item_counts())
+        self._candidates = 0
         self.net = net
+        step = processes.wrap(Step(net))
         optimiser = torch.optim.AdamW(net.parameters(), lr=config.lr, weight_decay=config.weight_decay)
         windows = torch.from_numpy(self._windows(split.train()))
+        if len(windows) < processes.world:
+            raise RunError(f"{len(windows)} training windows cannot be shared by {processes.world} processes")
         steps = config.max_epochs * math.ceil(len(windows) / config.batch_size)
         scheduler = torch.optim.lr_scheduler.LambdaLR(
             optimiser,
@@ -182,6 +204,7 @@ class SequenceModel:
             else (lambda step: 1.0),
         )
         valid_histories, valid_targets = split.valid()
+        mine = slice(processes.rank, None, processes.world)  # this process's validation users
         start = time.perf_counter()
         best, best_epoch, best_state, seconds_to_best = -1.0, -1, None, 0.0
         curve: list[float] = []  # validation NDCG@10 after each epoch
@@ -190,7 +213,7 @@ class SequenceModel:
             range(config.max_epochs),
             desc=f"training {self.name}" + (f" (seed {config.seed})" if config.seed else ""),
             unit="epoch",
-            disable=not data.progress,
+            disable=not data.progress or not processes.main,
             leave=False,
         )
         for epoch in bar:
@@ -199,17 +222,22 @@ class SequenceModel:
             order = torch.from_numpy(rng.permutation(len(windows)))
             total, batches = 0.0, 0
             for begin in range(0, len(order), config.batch_size):
-                loss = self._loss(net, windows[order[begin : begin + config.batch_size]], generator)
+                batch = order[begin : begin + config.batch_size]
+                if len(batch) < processes.world:  # a last batch too small to share: every process skips it
+                    continue
+                loss, n_targets = self._loss(step, windows[processes.shard(batch)], generator)
+                # the mean over the global batch's targets (DistributedDataParallel averages gradients)
+                loss = loss * (processes.world / processes.total(n_targets))
                 optimiser.zero_grad()
                 loss.backward()
                 optimiser.step()
                 scheduler.step()
                 total, batches = total + loss.item(), batches + 1
-            ranks, _ = rank_targets(self, valid_histories, valid_targets)
-            valid = metrics_from_ranks(ranks)["NDCG@10"]
+            ranks, _ = rank_targets(self, valid_histories[mine], valid_targets[mine])
+            valid = metrics_from_ranks(processes.gather(ranks))["NDCG@10"]  # the same in every process
             curve.append(round(valid, 5))
             curve_seconds.append(round(time.perf_counter() - start, 2))
-            if data.log:
+            if data.log and processes.main:
                 data.log(f"{self.name}/train_loss", total / max(batches, 1), epoch)
                 data.log(f"{self.name}/valid_NDCG@10", valid, epoch)
             bar.set_postfix(loss=f"{total / max(batches, 1):.3f}", valid_ndcg10=f"{valid:.4f}")
@@ -234,9 +262,28 @@ class SequenceModel:
                 "windows": len(windows),
                 "valid_curve": curve,
                 "valid_seconds": curve_seconds,
+                **self._loss_info(processes, batches * (epoch + 1)),
             },
         )
         return self
+
+    def _sampling_probs(self, counts: np.ndarray) -> torch.Tensor | None:
+        """Each softmax column's share of the training interactions when the sampled softmax is
+        used (more columns than ``sampled_softmax_above``), else None (the full softmax)."""
+        if self._columns is not None:
+            counts = counts[self._columns.numpy()]
+        if len(counts) <= self.training.sampled_softmax_above:
+            return None
+        return torch.from_numpy(counts / max(counts.sum(), 1)).float()
+
+    def _loss_info(self, processes: Processes, steps: int) -> dict[str, Any]:
+        info: dict[str, Any] = {"loss": "softmax" if self._target_probs is None else "sampled_softmax"}
+        if self._target_probs is not None:
+            info["mean_candidates"] = round(self._candidates / max(steps, 1), 1)
+            info["softmax_columns"] = len(self._target_probs)
+        if processes.active:
+            info["processes"] = processes.world
+        return info
 
     def use_cold_neighbours(self, k: int) -> None:
         """Score from now on as if trained with ``cold_neighbours=k`` (it acts at inference only)."""
