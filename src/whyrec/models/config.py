@@ -138,6 +138,8 @@ class TrainingConfig(Config):
     # items is 1.3 GB. 0 forces the sampled softmax on
     sampled_softmax_above: int = setting(50_000, ge=0)
     sampled_negatives: int = setting(1024, ge=1)
+    # where the net trains (it scores on the CPU once trained)
+    device: Literal["cpu", "cuda"] = "cpu"
 
 
 @dataclass(frozen=True)

@@ -22,7 +22,7 @@ import torch
 from torch import nn
 from tqdm.auto import tqdm
 
-from whyrec.errors import RunError
+from whyrec.errors import RunError, WhyrecError
 from whyrec.metrics import metrics_from_ranks, rank_targets
 from whyrec.models.base import FitData, FitInfo
 from whyrec.models.config import Config, ItemEmbeddingConfig, TrainingConfig, setting
@@ -149,13 +149,15 @@ class SequenceModel:
             x, y = batch[:, :-1], batch[:, 1:]
             chosen = y > 0
             targets = y[chosen] - 1
+        device = self._device()
+        x, chosen, targets = x.to(device), chosen.to(device), targets.to(device)
         hidden, table = step(x)
         hidden, logits_table = hidden[chosen], table[1 : self.n_items + 1]  # (n_items, D)
         if self._columns is not None and self._column_of is not None:  # only items seen in training
             logits_table, targets = logits_table[self._columns], self._column_of[targets]
         if self._target_probs is None:
             return full_softmax(hidden, logits_table, targets), len(targets)
-        uniform = uniform_draws(len(logits_table), self.training.sampled_negatives, generator)
+        uniform = uniform_draws(len(logits_table), self.training.sampled_negatives, generator).to(device)
         loss, n_candidates = sampled_softmax(hidden, logits_table, targets, self._target_probs, uniform)
         self._candidates += n_candidates
         return loss, len(targets)
@@ -178,7 +180,10 @@ class SequenceModel:
         split = data.split
         self.n_items = split.n_items
         seen = (split.train_item_counts() > 0).astype(np.float32)
-        net = self._make_net(data.item_vectors, seen)
+        if config.device == "cuda" and not torch.cuda.is_available():
+            raise WhyrecError("device cuda: torch sees no CUDA GPU here")
+        device = torch.device("cuda", torch.cuda.current_device()) if config.device == "cuda" else None
+        net = self._make_net(data.item_vectors, seen).to(device)
         if processes.rank:  # the same initial weights, but each process its own dropout and draws
             torch.manual_seed(config.seed + 100_003 * processes.rank)
         generator = torch.Generator().manual_seed(config.seed + 100_003 * processes.rank)
@@ -187,15 +192,17 @@ class SequenceModel:
             columns = torch.from_numpy(np.flatnonzero(seen))
             column_of = torch.full((self.n_items,), -1, dtype=torch.long)
             column_of[columns] = torch.arange(len(columns))
-            self._columns, self._column_of = columns, column_of
-        self._target_probs = self._sampling_probs(split.train_item_counts())
+            self._columns, self._column_of = columns.to(device), column_of.to(device)
+        self._target_probs = self._sampling_probs(split.train_item_counts(), device)
         self._candidates = 0
         self.net = net
         step = processes.wrap(Step(net))
         optimiser = torch.optim.AdamW(net.parameters(), lr=config.lr, weight_decay=config.weight_decay)
         windows = torch.from_numpy(self._windows(split.train()))
         if len(windows) < processes.world:
-            raise RunError(f"{len(windows)} training windows cannot be shared by {processes.world} processes")
+            raise WhyrecError(
+                f"{len(windows)} training windows cannot be shared by {processes.world} processes"
+            )
         steps = config.max_epochs * math.ceil(len(windows) / config.batch_size)
         scheduler = torch.optim.lr_scheduler.LambdaLR(
             optimiser,
@@ -227,7 +234,7 @@ class SequenceModel:
                     continue
                 loss, n_targets = self._loss(step, windows[processes.shard(batch)], generator)
                 # the mean over the global batch's targets (DistributedDataParallel averages gradients)
-                loss = loss * (processes.world / processes.total(n_targets))
+                loss = loss * (processes.world / processes.total(n_targets, device))
                 optimiser.zero_grad()
                 loss.backward()
                 optimiser.step()
@@ -250,7 +257,7 @@ class SequenceModel:
         bar.close()
         if best_state is not None:
             net.load_state_dict(best_state)
-        net.eval()
+        net.cpu().eval()
         self._table = None
         self.fit_info = FitInfo(
             train_seconds=time.perf_counter() - start,
@@ -267,14 +274,14 @@ class SequenceModel:
         )
         return self
 
-    def _sampling_probs(self, counts: np.ndarray) -> torch.Tensor | None:
+    def _sampling_probs(self, counts: np.ndarray, device: torch.device | None) -> torch.Tensor | None:
         """Each softmax column's share of the training interactions when the sampled softmax is
         used (more columns than ``sampled_softmax_above``), else None (the full softmax)."""
         if self._columns is not None:
-            counts = counts[self._columns.numpy()]
+            counts = counts[self._columns.cpu().numpy()]
         if len(counts) <= self.training.sampled_softmax_above:
             return None
-        return torch.from_numpy(counts / max(counts.sum(), 1)).float()
+        return torch.from_numpy(counts / max(counts.sum(), 1)).float().to(device)
 
     def _loss_info(self, processes: Processes, steps: int) -> dict[str, Any]:
         info: dict[str, Any] = {"loss": "softmax" if self._target_probs is None else "sampled_softmax"}
@@ -305,7 +312,7 @@ class SequenceModel:
         """(B, D) the interest representation: the net's last hidden state."""
         net = self._require_net()
         with torch.inference_mode():
-            return net(self._inputs(histories), self._item_table())[:, -1].numpy()
+            return net(self._inputs(histories).to(self._device()), self._item_table())[:, -1].cpu().numpy()
 
     def score(self, histories: Sequence[np.ndarray]) -> np.ndarray:
         if not len(histories):
@@ -315,8 +322,8 @@ class SequenceModel:
         net.eval()
         with torch.inference_mode():
             table = self._item_table()
-            hidden = net(self._inputs(histories), table)[:, -1]  # (B, D)
-            scores = (hidden @ table[1 : self.n_items + 1].T).numpy()
+            hidden = net(self._inputs(histories).to(self._device()), table)[:, -1]  # (B, D)
+            scores = (hidden @ table[1 : self.n_items + 1].T).cpu().numpy()
         net.train(was_training)
         return scores
 
@@ -329,6 +336,9 @@ class SequenceModel:
                 return table
             self._table = table
         return self._table
+
+    def _device(self) -> torch.device:
+        return self._require_net().items.seen.device
 
     def _require_net(self) -> SequenceNet:
         if self.net is None:
