@@ -91,6 +91,7 @@ def test_train_with_nproc_writes_one_run_from_rank_0(tmp_path: Path) -> None:
         (["--model", "itemknn", "--nproc", "2"], "itemknn is not one"),
         (["--nproc", "0"], "--nproc must be at least 1"),
         (["--device", "cuda"], "no CUDA GPU"),
+        (["--nproc", "2", "--models", "pop,itemknn"], "none of pop, itemknn is one"),
     ],
 )
 def test_process_options_mistakes_get_one_line(
@@ -99,7 +100,8 @@ def test_process_options_mistakes_get_one_line(
     if "cuda" in extra and torch.cuda.is_available():
         pytest.skip("a GPU is here")
     log, items = write_csv(tmp_path / "log.csv", markov_sequences(n_users=10, n_items=10, length=5))
-    args = ["train", "--dataset", f"csv:{log}", "--items", str(items), "--out", str(tmp_path / "r")]
-    assert main([*args, *extra]) == 2
+    data = ["--dataset", f"csv:{log}", "--items", str(items)]
+    command = ["evaluate", *data] if "--models" in extra else ["train", *data, "--out", str(tmp_path / "r")]
+    assert main([*command, *extra]) == 2
     err = capsys.readouterr().err.strip().splitlines()
     assert len(err) == 1 and message in err[0]

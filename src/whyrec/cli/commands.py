@@ -140,23 +140,54 @@ def _retrain(args: argparse.Namespace) -> int:
 
 def cmd_evaluate(args: argparse.Namespace) -> int:
     names = [m.strip() for m in args.models.split(",") if m.strip()]
-    models = build_models(names, parse_settings(args.set))  # unknown names fail here, before any work
+    settings = parse_settings(args.set)
+    if args.device != "cpu":
+        settings["device"] = args.device
+    models = build_models(names, settings)  # unknown names fail here, before any work
     if args.json and args.json.parent and not args.json.parent.exists():
         raise WhyrecError(f"folder for --json does not exist: {args.json.parent}")
+    check_device(args.device)
+    if args.nproc < 1:
+        raise WhyrecError(f"--nproc must be at least 1, not {args.nproc}")
+    if (args.nproc > 1 or args.device != "cpu") and not any(map(uses_processes, models.values())):
+        raise WhyrecError(f"--nproc and --device train sequence models; none of {', '.join(names)} is one")
     prepared = prepare(args.dataset, load_options(args), args.encoder, progress=not args.quiet)
-    curves = tensorboard_logger(args.tensorboard)
-    rows = fit_and_test(prepared, models, progress=not args.quiet, curves=curves)
+    if args.nproc > 1:
+        rows = launch(args.nproc, args.device, _evaluate_worker, prepared, models, args)
+    else:
+        rows = _evaluate(prepared, models, args)
+    print(_table(rows))
+    if args.json:
+        args.json.write_text(json.dumps(rows, indent=2))
+        print(f"wrote {args.json}")
+    return 0
+
+
+def _evaluate(
+    prepared: Prepared, models: dict[str, Scorer], args: argparse.Namespace
+) -> list[dict[str, Any]]:
+    """Fit and test MODELS (and measure their explanations); in a process group, every process
+    trains and rank 0 alone tests and returns the rows."""
+    main = Processes().main
+    curves = tensorboard_logger(args.tensorboard) if main else None
+    rows = fit_and_test(prepared, models, progress=not args.quiet and main, curves=curves)
+    if not main:
+        return []
     if args.explanations:
         for row, model in zip(rows, models.values(), strict=True):
             log.info(f"measuring explanations of {model.name} ...")
             row.update(
                 explanation_metrics(prepared, model, n_users=args.explain_users, progress=not args.quiet)
             )
-    print(_table(rows))
-    if args.json:
-        args.json.write_text(json.dumps(rows, indent=2))
-        print(f"wrote {args.json}")
-    return 0
+    return rows
+
+
+def _evaluate_worker(
+    prepared: Prepared, models: dict[str, Scorer], args: argparse.Namespace
+) -> list[dict[str, Any]]:
+    """One process of ``evaluate --nproc N`` (spawned, in the group)."""
+    configure_output(args.quiet or not Processes().main)
+    return _evaluate(prepared, models, args)
 
 
 def _table(rows: list[dict[str, Any]]) -> str:

@@ -110,6 +110,7 @@ def build_parser() -> argparse.ArgumentParser:
     evaluate.add_argument("--explanations", action="store_true", help="also measure explanation quality")
     evaluate.add_argument("--explain-users", type=int, default=200, help="users sampled for --explanations")
     evaluate.add_argument("--tensorboard", metavar="DIR")
+    add_process_options(evaluate)
     add_settings_option(evaluate)
 
     recommend = sub.add_parser("recommend", help="top-K for one user of a run")

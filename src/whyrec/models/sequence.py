@@ -187,14 +187,7 @@ class SequenceModel:
         if processes.rank:  # the same initial weights, but each process its own dropout and draws
             torch.manual_seed(config.seed + 100_003 * processes.rank)
         generator = torch.Generator().manual_seed(config.seed + 100_003 * processes.rank)
-        self._columns = self._column_of = None
-        if not self.items.unseen_negatives and not seen.all():  # targets are always seen items
-            columns = torch.from_numpy(np.flatnonzero(seen))
-            column_of = torch.full((self.n_items,), -1, dtype=torch.long)
-            column_of[columns] = torch.arange(len(columns))
-            self._columns, self._column_of = columns.to(device), column_of.to(device)
-        self._target_probs = self._sampling_probs(split.train_item_counts(), device)
-        self._candidates = 0
+        self._set_softmax_columns(split.train_item_counts(), device)
         self.net = net
         step = processes.wrap(Step(net))
         optimiser = torch.optim.AdamW(net.parameters(), lr=config.lr, weight_decay=config.weight_decay)
@@ -274,14 +267,20 @@ class SequenceModel:
         )
         return self
 
-    def _sampling_probs(self, counts: np.ndarray, device: torch.device | None) -> torch.Tensor | None:
-        """Each softmax column's share of the training interactions when the sampled softmax is
-        used (more columns than ``sampled_softmax_above``), else None (the full softmax)."""
-        if self._columns is not None:
-            counts = counts[self._columns.cpu().numpy()]
-        if len(counts) <= self.training.sampled_softmax_above:
-            return None
-        return torch.from_numpy(counts / max(counts.sum(), 1)).float().to(device)
+    def _set_softmax_columns(self, counts: np.ndarray, device: torch.device | None) -> None:
+        """The training softmax's columns (with unseen_negatives=False only the items seen in
+        training, COUNTS > 0), and with more columns than ``sampled_softmax_above`` each column's
+        share of the training interactions, which the sampled softmax needs."""
+        self._columns = self._column_of = self._target_probs = None
+        self._candidates = 0
+        if not self.items.unseen_negatives and not (counts > 0).all():  # targets are always seen items
+            columns = torch.from_numpy(np.flatnonzero(counts > 0))
+            column_of = torch.full((self.n_items,), -1, dtype=torch.long)
+            column_of[columns] = torch.arange(len(columns))
+            self._columns, self._column_of = columns.to(device), column_of.to(device)
+            counts = counts[columns.numpy()]
+        if len(counts) > self.training.sampled_softmax_above:
+            self._target_probs = torch.from_numpy(counts / max(counts.sum(), 1)).float().to(device)
 
     def _loss_info(self, processes: Processes, steps: int) -> dict[str, Any]:
         info: dict[str, Any] = {"loss": "softmax" if self._target_probs is None else "sampled_softmax"}
