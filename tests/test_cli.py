@@ -138,7 +138,10 @@ def test_evaluate_writes_the_metrics_contract(dataset: tuple[Path, Path], tmp_pa
         (["recommend", "--run", "{tmp}", "--user", "1"], "not a whyrec run directory"),
         (["recommend", "--run", "{run}", "--user", "nobody"], "unknown user id 'nobody'"),
         (["explain", "--run", "{run}", "--user", "u1", "--item", "zzz"], "unknown item id 'zzz'"),
-        (["train", "--dataset", "csv:{log}", "--user-col", "who", "--out", "{tmp}/r"], "no 'who' (user): pass"),
+        (
+            ["train", "--dataset", "csv:{log}", "--user-col", "who", "--out", "{tmp}/r"],
+            "no 'who' (user): pass",
+        ),
         (["train", "--dataset", "csv:{log}", "--out", "{run}", "--encoder", "hashing-8"], "already exists"),
         (
             ["evaluate", "--dataset", "demo", "--models", "pop", "--json", "/no/such/dir/m.json"],

@@ -8,13 +8,27 @@ import logging
 from pathlib import Path
 from typing import Any
 
+import torch.distributed
+
+from whyrec.cli.output import configure_output
 from whyrec.cli.parser import load_options, serve_limits
 from whyrec.errors import WhyrecError
 from whyrec.explain import Explainer, make_phraser
 from whyrec.explain.quality import explanation_metrics
+from whyrec.models import Scorer
+from whyrec.models.parallel import Processes
 from whyrec.training import Recommender, build_models, parse_settings
+from whyrec.training.distributed import check_device, in_group, launch, launched_by_torchrun
 from whyrec.training.feedback import retrain_with_feedback
-from whyrec.training.pipeline import fit_and_test, prepare, tensorboard_logger, train_run
+from whyrec.training.pipeline import (
+    Prepared,
+    fit_and_test,
+    prepare,
+    tensorboard_logger,
+    train_run,
+    train_run_in_group,
+    uses_processes,
+)
 
 log = logging.getLogger("whyrec")
 
@@ -29,26 +43,78 @@ def _prepare_out(out: Path, overwrite: bool) -> None:
 
 def cmd_train(args: argparse.Namespace) -> int:
     if args.run is not None or args.with_feedback:
+        if args.nproc != 1 or args.device != "cpu":
+            raise WhyrecError("--nproc and --device train from --dataset, not with --run (retraining)")
         return _retrain(args)
     if not args.dataset or not args.out:
         raise WhyrecError("train needs --dataset SPEC and --out RUN_DIR (or --run RUN_DIR --with-feedback)")
     args.model = args.model or "sasrec"
     # an unknown model or setting fails before any work
     settings = parse_settings(args.set)
+    if args.device != "cpu":
+        settings["device"] = args.device
     model = build_models([args.model], settings)[args.model]
-    _prepare_out(args.out, args.overwrite)
-    prepared = prepare(args.dataset, load_options(args), args.encoder, progress=not args.quiet)
-    _, row = train_run(
-        prepared,
-        args.model,
-        args.out,
-        progress=not args.quiet,
-        curves=tensorboard_logger(args.tensorboard),
-        model=model,
-        settings=settings,
-    )
-    print(f"saved run {args.out}: {args.model} test NDCG@10 {row['NDCG@10']:.4f}, HR@10 {row['HR@10']:.4f}")
+    check_device(args.device)
+    if args.nproc < 1:
+        raise WhyrecError(f"--nproc must be at least 1, not {args.nproc}")
+    in_torchrun = launched_by_torchrun()
+    if (args.nproc > 1 or in_torchrun or args.device != "cpu") and not uses_processes(model):
+        raise WhyrecError(f"--nproc and --device train sequence models; {args.model} is not one")
+    if in_torchrun:  # one of the processes torchrun started: join them
+        row = in_group(args.device, _train_in_torchrun, args, model, settings)
+    elif args.nproc > 1:
+        _prepare_out(args.out, args.overwrite)
+        prepared = prepare(args.dataset, load_options(args), args.encoder, progress=not args.quiet)
+        work = (prepared, args.model, args.out, model, settings, args.quiet, args.tensorboard)
+        row = launch(args.nproc, args.device, _train_worker, *work)
+    else:
+        _prepare_out(args.out, args.overwrite)
+        prepared = prepare(args.dataset, load_options(args), args.encoder, progress=not args.quiet)
+        _, row = train_run(
+            prepared,
+            args.model,
+            args.out,
+            progress=not args.quiet,
+            curves=tensorboard_logger(args.tensorboard),
+            model=model,
+            settings=settings,
+        )
+    if row:  # rank 0
+        print(
+            f"saved run {args.out}: {args.model} test NDCG@10 {row['NDCG@10']:.4f}, HR@10 {row['HR@10']:.4f}"
+        )
     return 0
+
+
+def _train_worker(
+    prepared: Prepared,
+    name: str,
+    out: Path,
+    model: Scorer,
+    settings: dict[str, str],
+    quiet: bool,
+    tensorboard: str | None,
+) -> dict[str, Any]:
+    """One process of ``--nproc N`` (spawned, in the group): rank 0 reports, tests and saves."""
+    main = Processes().main
+    configure_output(quiet or not main)
+    return train_run_in_group(prepared, name, out, model, settings, not quiet and main, tensorboard)
+
+
+def _train_in_torchrun(args: argparse.Namespace, model: Scorer, settings: dict[str, str]) -> dict[str, Any]:
+    """One process started by torchrun: rank 0 prepares the data first (filling the text
+    encoder's cache), then the others; all train, rank 0 tests and saves."""
+    main = Processes().main
+    if not main:
+        configure_output(True)
+    if main:
+        _prepare_out(args.out, args.overwrite)
+        prepared = prepare(args.dataset, load_options(args), args.encoder, progress=not args.quiet)
+    torch.distributed.barrier()
+    if not main:
+        prepared = prepare(args.dataset, load_options(args), args.encoder, progress=False)
+    progress = not args.quiet and main
+    return train_run_in_group(prepared, args.model, args.out, model, settings, progress, args.tensorboard)
 
 
 def _retrain(args: argparse.Namespace) -> int:
@@ -74,12 +140,39 @@ def _retrain(args: argparse.Namespace) -> int:
 
 def cmd_evaluate(args: argparse.Namespace) -> int:
     names = [m.strip() for m in args.models.split(",") if m.strip()]
-    models = build_models(names, parse_settings(args.set))  # unknown names fail here, before any work
+    settings = parse_settings(args.set)
+    if args.device != "cpu":
+        settings["device"] = args.device
+    models = build_models(names, settings)  # unknown names fail here, before any work
     if args.json and args.json.parent and not args.json.parent.exists():
         raise WhyrecError(f"folder for --json does not exist: {args.json.parent}")
+    check_device(args.device)
+    if args.nproc < 1:
+        raise WhyrecError(f"--nproc must be at least 1, not {args.nproc}")
+    if (args.nproc > 1 or args.device != "cpu") and not any(map(uses_processes, models.values())):
+        raise WhyrecError(f"--nproc and --device train sequence models; none of {', '.join(names)} is one")
     prepared = prepare(args.dataset, load_options(args), args.encoder, progress=not args.quiet)
-    curves = tensorboard_logger(args.tensorboard)
-    rows = fit_and_test(prepared, models, progress=not args.quiet, curves=curves)
+    if args.nproc > 1:
+        rows = launch(args.nproc, args.device, _evaluate_worker, prepared, models, args)
+    else:
+        rows = _evaluate(prepared, models, args)
+    print(_table(rows))
+    if args.json:
+        args.json.write_text(json.dumps(rows, indent=2))
+        print(f"wrote {args.json}")
+    return 0
+
+
+def _evaluate(
+    prepared: Prepared, models: dict[str, Scorer], args: argparse.Namespace
+) -> list[dict[str, Any]]:
+    """Fit and test MODELS (and measure their explanations); in a process group, every process
+    trains and rank 0 alone tests and returns the rows."""
+    main = Processes().main
+    curves = tensorboard_logger(args.tensorboard) if main else None
+    rows = fit_and_test(prepared, models, progress=not args.quiet and main, curves=curves)
+    if not main:
+        return []
     if args.explanations:
         phraser = make_phraser(args.llm)
         for row, model in zip(rows, models.values(), strict=True):
@@ -88,11 +181,15 @@ def cmd_evaluate(args: argparse.Namespace) -> int:
                 prepared, model, args.explain_users, progress=not args.quiet, lang=args.lang, phraser=phraser
             )
             row.update(quality)
-    print(_table(rows))
-    if args.json:
-        args.json.write_text(json.dumps(rows, indent=2))
-        print(f"wrote {args.json}")
-    return 0
+    return rows
+
+
+def _evaluate_worker(
+    prepared: Prepared, models: dict[str, Scorer], args: argparse.Namespace
+) -> list[dict[str, Any]]:
+    """One process of ``evaluate --nproc N`` (spawned, in the group)."""
+    configure_output(args.quiet or not Processes().main)
+    return _evaluate(prepared, models, args)
 
 
 def _table(rows: list[dict[str, Any]]) -> str:

@@ -68,6 +68,19 @@ def add_settings_option(parser: argparse.ArgumentParser) -> None:
     )
 
 
+def add_process_options(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument(
+        "--nproc",
+        type=int,
+        default=1,
+        help="train sequence models on N processes (torch DistributedDataParallel; batch_size is "
+        "the batch of all N together)",
+    )
+    parser.add_argument(
+        "--device", choices=["cpu", "cuda"], default="cpu", help="where sequence models train (default cpu)"
+    )
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="whyrec", description="A sequential recommender that explains itself."
@@ -101,6 +114,7 @@ def build_parser() -> argparse.ArgumentParser:
     )
     train.add_argument("--with-feedback", action="store_true", help="add the events stored by `whyrec serve`")
     train.add_argument("--db", default=None, help="event store URL (default: the run's SQLite file)")
+    add_process_options(train)
 
     evaluate = sub.add_parser("evaluate", help="train and test several models on the same split")
     add_dataset_options(evaluate)
@@ -119,6 +133,7 @@ def build_parser() -> argparse.ArgumentParser:
         help="phrase the sentences of the first 50 explained users with an LLM (smollm or a base URL)",
     )
     evaluate.add_argument("--tensorboard", metavar="DIR")
+    add_process_options(evaluate)
     add_settings_option(evaluate)
 
     recommend = sub.add_parser("recommend", help="top-K for one user of a run")

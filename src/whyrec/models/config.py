@@ -132,6 +132,14 @@ class TrainingConfig(Config):
     # "cosine": the learning rate falls from lr to 0 along a half cosine over max_epochs
     schedule: Literal["constant", "cosine"] = "cosine"
     seed: int = setting(0, ge=0)
+    # above this many items in the softmax, train with a sampled softmax (models/losses.py): the
+    # batch's distinct targets plus sampled_negatives uniform items, logQ-corrected. The full
+    # softmax's logits take targets x items x 4 bytes: 6,400 targets (128 windows of 50) x 50,000
+    # items is 1.3 GB. 0 forces the sampled softmax on
+    sampled_softmax_above: int = setting(50_000, ge=0)
+    sampled_negatives: int = setting(1024, ge=1)
+    # where the net trains (it scores on the CPU once trained)
+    device: Literal["cpu", "cuda"] = "cpu"
 
 
 @dataclass(frozen=True)

@@ -23,11 +23,13 @@ import torch
 from torch import nn
 from tqdm.auto import tqdm
 
-from whyrec.errors import RunError, TrainingError
-from whyrec.metrics import NonFiniteScoreError, metrics_from_ranks, rank_targets
+from whyrec.errors import RunError, TrainingError, WhyrecError
+from whyrec.metrics import NonFiniteScoreError, Ranks, metrics_from_ranks, rank_targets
 from whyrec.models.base import FitData, FitInfo
 from whyrec.models.config import Config, ItemEmbeddingConfig, TrainingConfig, setting
+from whyrec.models.losses import full_softmax, sampled_softmax, uniform_draws
 from whyrec.models.nets import GRU4RecNet, ItemEmbedding, SASRecNet
+from whyrec.models.parallel import Processes, Step
 
 SequenceNet = SASRecNet | GRU4RecNet
 
@@ -53,7 +55,8 @@ def _left_pad(history: np.ndarray, length: int) -> np.ndarray:
 
 
 class SequenceModel:
-    """Shared wrapper: owns the net, trains it with full-softmax cross-entropy, scores histories.
+    """Shared wrapper: owns the net, trains it (softmax cross-entropy, sampled on large catalogues),
+    scores histories.
 
     Subclasses set ``name``, ``config_type`` (their architecture config), ``default_training`` and
     build their net in :meth:`_build_net`."""
@@ -82,6 +85,9 @@ class SequenceModel:
         # and each item's column (-1 for the others)
         self._columns: torch.Tensor | None = None
         self._column_of: torch.Tensor | None = None
+        # the sampled softmax: each column's share of the training targets (None: full softmax)
+        self._target_probs: torch.Tensor | None = None
+        self._candidates = 0  # candidates scored over all steps (sampled softmax)
 
     @property
     def fitted(self) -> bool:
@@ -131,9 +137,10 @@ class SequenceModel:
                 end -= stride
         return np.stack(rows)
 
-    def _loss(self, net: SequenceNet, batch: torch.Tensor, generator: torch.Generator) -> torch.Tensor:
-        table = net.items.table()
-        logits_table = table[1 : self.n_items + 1]  # (n_items, D)
+    def _loss(
+        self, step: nn.Module, batch: torch.Tensor, generator: torch.Generator
+    ) -> tuple[torch.Tensor, int]:
+        """The summed loss of a batch of windows and how many targets it has."""
         if self.masked:
             x = batch[:, 1:].clone()
             real = x > 0
@@ -141,15 +148,22 @@ class SequenceModel:
             chosen[:, -1] |= real[:, -1]  # always train on the last position: it is what we predict
             targets = x[chosen] - 1
             x[chosen] = self.n_items + 1
-            hidden = net(x, table)[chosen]
         else:
             x, y = batch[:, :-1], batch[:, 1:]
-            keep = y > 0
-            hidden = net(x, table)[keep]
-            targets = y[keep] - 1
+            chosen = y > 0
+            targets = y[chosen] - 1
+        device = self._device()
+        x, chosen, targets = x.to(device), chosen.to(device), targets.to(device)
+        hidden, table = step(x)
+        hidden, logits_table = hidden[chosen], table[1 : self.n_items + 1]  # (n_items, D)
         if self._columns is not None and self._column_of is not None:  # only items seen in training
             logits_table, targets = logits_table[self._columns], self._column_of[targets]
-        return nn.functional.cross_entropy(hidden @ logits_table.T, targets)
+        if self._target_probs is None:
+            return full_softmax(hidden, logits_table, targets), len(targets)
+        uniform = uniform_draws(len(logits_table), self.training.sampled_negatives, generator).to(device)
+        loss, n_candidates = sampled_softmax(hidden, logits_table, targets, self._target_probs, uniform)
+        self._candidates += n_candidates
+        return loss, len(targets)
 
     @property
     def masked(self) -> bool:
@@ -160,23 +174,31 @@ class SequenceModel:
         raise NotImplementedError(f"{self.name} has no masked objective")
 
     def fit(self, data: FitData) -> Self:
+        """Train on DATA, keeping the epoch with the best validation NDCG@10. Inside an initialised
+        torch.distributed group every process trains the same model (``models/parallel.py``)."""
         config = self.training
+        processes = Processes()
         torch.manual_seed(config.seed)
-        rng = np.random.default_rng(config.seed)
-        generator = torch.Generator().manual_seed(config.seed)
+        rng = np.random.default_rng(config.seed)  # the order of the windows: the same in every process
         split = data.split
         self.n_items = split.n_items
         seen = (split.train_item_counts() > 0).astype(np.float32)
-        net = self._make_net(data.item_vectors, seen)
-        self._columns = self._column_of = None
-        if not self.items.unseen_negatives and not seen.all():  # targets are always seen items
-            columns = torch.from_numpy(np.flatnonzero(seen))
-            column_of = torch.full((self.n_items,), -1, dtype=torch.long)
-            column_of[columns] = torch.arange(len(columns))
-            self._columns, self._column_of = columns, column_of
+        if config.device == "cuda" and not torch.cuda.is_available():
+            raise WhyrecError("device cuda: torch sees no CUDA GPU here")
+        device = torch.device("cuda", torch.cuda.current_device()) if config.device == "cuda" else None
+        net = self._make_net(data.item_vectors, seen).to(device)
+        if processes.rank:  # the same initial weights, but each process its own dropout and draws
+            torch.manual_seed(config.seed + 100_003 * processes.rank)
+        generator = torch.Generator().manual_seed(config.seed + 100_003 * processes.rank)
+        self._set_softmax_columns(split.train_item_counts(), device)
         self.net = net
+        step = processes.wrap(Step(net))
         optimiser = torch.optim.AdamW(net.parameters(), lr=config.lr, weight_decay=config.weight_decay)
         windows = torch.from_numpy(self._windows(split.train()))
+        if len(windows) < processes.world:
+            raise WhyrecError(
+                f"{len(windows)} training windows cannot be shared by {processes.world} processes"
+            )
         steps = config.max_epochs * math.ceil(len(windows) / config.batch_size)
         scheduler = torch.optim.lr_scheduler.LambdaLR(
             optimiser,
@@ -185,6 +207,7 @@ class SequenceModel:
             else (lambda step: 1.0),
         )
         valid_histories, valid_targets = split.valid()
+        mine = slice(processes.rank, None, processes.world)  # this process's validation users
         start = time.perf_counter()
         failure = ""  # why training stopped early on a non-finite loss or score
         best, best_epoch, best_state, seconds_to_best = -1.0, -1, None, 0.0
@@ -194,7 +217,7 @@ class SequenceModel:
             range(config.max_epochs),
             desc=f"training {self.name}" + (f" (seed {config.seed})" if config.seed else ""),
             unit="epoch",
-            disable=not data.progress,
+            disable=not data.progress or not processes.main,
             leave=False,
         )
         for epoch in bar:
@@ -203,22 +226,32 @@ class SequenceModel:
             order = torch.from_numpy(rng.permutation(len(windows)))
             total, batches = 0.0, 0
             for begin in range(0, len(order), config.batch_size):
-                loss = self._loss(net, windows[order[begin : begin + config.batch_size]], generator)
-                if not torch.isfinite(loss):  # a failed epoch: its state is never kept
-                    failure = f"the training loss became {loss.item()} in epoch {epoch + 1}"
+                batch = order[begin : begin + config.batch_size]
+                if len(batch) < processes.world:  # a last batch too small to share: every process skips it
+                    continue
+                loss, n_targets = self._loss(step, windows[processes.shard(batch)], generator)
+                # the mean over the global batch's targets (DistributedDataParallel averages gradients)
+                loss = loss * (processes.world / processes.total(n_targets, device))
+                # a failed epoch: its state is never kept, and every process stops together
+                if processes.total(0.0 if torch.isfinite(loss) else 1.0, device) > 0:
+                    failure = f"the training loss became non-finite in epoch {epoch + 1}"
                     break
                 optimiser.zero_grad()
                 loss.backward()
                 optimiser.step()
                 scheduler.step()
                 total, batches = total + loss.item(), batches + 1
-            try:
-                valid = math.nan
-                if not failure:
-                    ranks, _ = rank_targets(self, valid_histories, valid_targets)
-                    valid = metrics_from_ranks(ranks)["NDCG@10"]
-            except NonFiniteScoreError:
-                failure = f"the validation scores became non-finite in epoch {epoch + 1}"
+            valid = math.nan
+            if not failure:
+                try:
+                    ranks, _ = rank_targets(self, valid_histories[mine], valid_targets[mine])
+                except NonFiniteScoreError:
+                    failure = f"the validation scores became non-finite in epoch {epoch + 1}"
+                if processes.total(1.0 if failure else 0.0, device) > 0:
+                    failure = failure or f"the validation scores became non-finite in epoch {epoch + 1}"
+                else:
+                    everyone = Ranks(processes.gather(ranks.higher), processes.gather(ranks.tied))
+                    valid = metrics_from_ranks(everyone)["NDCG@10"]  # the same in every process
             if failure:
                 if best_state is None:
                     raise TrainingError(f"{self.name}: {failure}; try a lower lr (now {config.lr})")
@@ -226,7 +259,7 @@ class SequenceModel:
                 break
             curve.append(round(valid, 5))
             curve_seconds.append(round(time.perf_counter() - start, 2))
-            if data.log:
+            if data.log and processes.main:
                 data.log(f"{self.name}/train_loss", total / max(batches, 1), epoch)
                 data.log(f"{self.name}/valid_NDCG@10", valid, epoch)
             bar.set_postfix(loss=f"{total / max(batches, 1):.3f}", valid_ndcg10=f"{valid:.4f}")
@@ -239,7 +272,7 @@ class SequenceModel:
         bar.close()
         if best_state is not None:
             net.load_state_dict(best_state)
-        net.eval()
+        net.cpu().eval()
         self._table = None
         self.fit_info = FitInfo(
             train_seconds=time.perf_counter() - start,
@@ -251,9 +284,34 @@ class SequenceModel:
                 "windows": len(windows),
                 "valid_curve": curve,
                 "valid_seconds": curve_seconds,
+                **self._loss_info(processes, batches * (epoch + 1)),
             },
         )
         return self
+
+    def _set_softmax_columns(self, counts: np.ndarray, device: torch.device | None) -> None:
+        """The training softmax's columns (with unseen_negatives=False only the items seen in
+        training, COUNTS > 0), and with more columns than ``sampled_softmax_above`` each column's
+        share of the training interactions, which the sampled softmax needs."""
+        self._columns = self._column_of = self._target_probs = None
+        self._candidates = 0
+        if not self.items.unseen_negatives and not (counts > 0).all():  # targets are always seen items
+            columns = torch.from_numpy(np.flatnonzero(counts > 0))
+            column_of = torch.full((self.n_items,), -1, dtype=torch.long)
+            column_of[columns] = torch.arange(len(columns))
+            self._columns, self._column_of = columns.to(device), column_of.to(device)
+            counts = counts[columns.numpy()]
+        if len(counts) > self.training.sampled_softmax_above:
+            self._target_probs = torch.from_numpy(counts / max(counts.sum(), 1)).float().to(device)
+
+    def _loss_info(self, processes: Processes, steps: int) -> dict[str, Any]:
+        info: dict[str, Any] = {"loss": "softmax" if self._target_probs is None else "sampled_softmax"}
+        if self._target_probs is not None:
+            info["mean_candidates"] = round(self._candidates / max(steps, 1), 1)
+            info["softmax_columns"] = len(self._target_probs)
+        if processes.active:
+            info["processes"] = processes.world
+        return info
 
     def use_cold_neighbours(self, k: int) -> None:
         """Score from now on as if trained with ``cold_neighbours=k`` (it acts at inference only)."""
@@ -275,7 +333,7 @@ class SequenceModel:
         """(B, D) the interest representation: the net's last hidden state."""
         net = self._require_net()
         with torch.inference_mode():
-            return net(self._inputs(histories), self._item_table())[:, -1].numpy()
+            return net(self._inputs(histories).to(self._device()), self._item_table())[:, -1].cpu().numpy()
 
     def score(self, histories: Sequence[np.ndarray]) -> np.ndarray:
         if not len(histories):
@@ -285,8 +343,8 @@ class SequenceModel:
         net.eval()
         with torch.inference_mode():
             table = self._item_table()
-            hidden = net(self._inputs(histories), table)[:, -1]  # (B, D)
-            scores = (hidden @ table[1 : self.n_items + 1].T).numpy()
+            hidden = net(self._inputs(histories).to(self._device()), table)[:, -1]  # (B, D)
+            scores = (hidden @ table[1 : self.n_items + 1].T).cpu().numpy()
         net.train(was_training)
         return scores
 
@@ -299,6 +357,9 @@ class SequenceModel:
                 return table
             self._table = table
         return self._table
+
+    def _device(self) -> torch.device:
+        return self._require_net().items.seen.device
 
     def _require_net(self) -> SequenceNet:
         if self.net is None:

@@ -15,6 +15,8 @@ from whyrec.errors import WhyrecError
 from whyrec.metrics import evaluate
 from whyrec.models import Hybrid
 from whyrec.models.base import FitData, LogFn, Scorer
+from whyrec.models.parallel import Processes
+from whyrec.models.sequence import SequenceModel
 from whyrec.text.encoder import make_encoder
 from whyrec.training.recommender import Recommender
 from whyrec.training.registry import build_models
@@ -91,6 +93,8 @@ def fit_and_test(
                 log.info(f"  {name} reuses the {part} model fitted above")
         model.fit(data)
         fitted.append(model)
+        if not Processes().main:  # one of several processes training the models: rank 0 tests them
+            continue
         test = evaluate(model, histories, targets, prepared.split.n_items)
         row = metrics_row(prepared, model, test)
         log.info(
@@ -153,3 +157,28 @@ def train_run(
     recommender.save(out)
     (Path(out) / "metrics.json").write_text(json.dumps([row], indent=2))
     return recommender, row
+
+
+def train_run_in_group(
+    prepared: Prepared,
+    model_name: str,
+    out: Path,
+    model: Scorer,
+    settings: dict[str, str] | None = None,
+    progress: bool = True,
+    tensorboard: str | None = None,
+) -> dict[str, Any]:
+    """:func:`train_run` by every process of a torch.distributed group: all train MODEL together,
+    rank 0 alone tests it and saves the run (and returns its metrics row; the others ``{}``)."""
+    if not uses_processes(model):
+        raise WhyrecError(f"{model_name} does not train on several processes (sequence models and hybrid do)")
+    if Processes().main:
+        curves = tensorboard_logger(tensorboard)
+        return train_run(prepared, model_name, out, progress, curves, model, settings)[1]
+    fit_and_test(prepared, {model_name: model}, progress=False)
+    return {}
+
+
+def uses_processes(model: Scorer) -> bool:
+    """MODEL trains sequence models, which share the work of several processes."""
+    return isinstance(model, SequenceModel | Hybrid)
