@@ -24,7 +24,7 @@ MESSAGES: dict[str, dict[str, str]] = {
         "fits_interest": " It fits your “{label}” interest.",
         "counterfactual": " Without {items}, it would leave your top {k}.",
         # list-level reasons
-        "group_item": "Because you watched {item}",
+        "group_item": "Because of {item} in your history",
         "group_interest": "For your “{label}” interest",
         "group_popular": "Popular with people like you",
         "card_also": "Also because of {evidence}.",
@@ -59,7 +59,7 @@ MESSAGES: dict[str, dict[str, str]] = {
         "popular": "推荐{title}，因为与你历史相似的人喜欢它。",
         "fits_interest": "它符合你的“{label}”兴趣。",
         "counterfactual": "如果没有{items}，它会跌出你的前{k}名。",
-        "group_item": "因为你看过{item}",
+        "group_item": "因为你历史中的{item}",
         "group_interest": "为你的“{label}”兴趣推荐",
         "group_popular": "与你相似的人喜欢",
         "card_also": "还因为{evidence}。",

@@ -10,6 +10,8 @@ import numpy as np
 from tqdm.auto import tqdm
 
 from whyrec.explain.explainer import Explainer
+from whyrec.explain.types import Explanation
+from whyrec.explain.usefulness import usefulness_metrics
 from whyrec.training.recommender import Recommender, rank_of
 
 if TYPE_CHECKING:
@@ -40,11 +42,13 @@ def explanation_metrics(
     sentences: list[str] = []
     cf_valid = cf_total = grounded = covered = 0
     explain_seconds = []
+    per_user: list[list[Explanation]] = []
     for u in tqdm(users, desc=f"explaining {model.name}", unit="user", disable=not progress, leave=False):
         history = split.items.lookup_ids(histories[u])
         start = time.perf_counter()
         pairs = explainer.explain_recommendations(history=history, k=k, counterfactual=False)
         explain_seconds.append(time.perf_counter() - start)
+        per_user.append([e for _, e in pairs])
         trials: list[list[str]] = []
         excluded: list[list[str]] = []
         meta: list[tuple[int, int, str]] = []  # (item_idx, old rank, kind)
@@ -102,4 +106,5 @@ def explanation_metrics(
         "unique_sentence_ratio": round(len(set(sentences)) / n, 4),
         "explain_ms_per_user": round(1000 * float(np.mean(explain_seconds)), 2),
         "explain_ms_per_user_p95": round(1000 * float(np.percentile(explain_seconds, 95)), 2),
+        **usefulness_metrics(rec, per_user),
     }
