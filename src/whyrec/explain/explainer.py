@@ -22,16 +22,17 @@ from whyrec.explain.types import (
     Sentence,
     SentenceFacts,
 )
+from whyrec.models.config import Config, setting
 from whyrec.training.recommender import Recommendation, Recommender, rank_of
 
 
 @dataclass(frozen=True)
-class ExplainConfig:
-    window: int = 50  # occlude the most recent ``window`` history items
-    top_evidence: int = 5
-    counterfactual_max: int = 5
-    interest_half_life: float = 20.0
-    seed: int = 0
+class ExplainConfig(Config):
+    window: int = setting(50, ge=1)  # occlude the most recent ``window`` history items
+    top_evidence: int = setting(5, ge=1)
+    counterfactual_max: int = setting(5, ge=1)
+    interest_half_life: float = setting(20.0, gt=0)
+    seed: int = setting(0, ge=0)
 
 
 class Explainer:
