@@ -53,7 +53,7 @@ def group_by_reason(
             key = ("own", None)
         members.setdefault(key, []).append(e)
     groups = [_group(kind, ref, group, catalog, lang) for (kind, ref), group in members.items()]
-    return sorted(groups, key=lambda g: (g.kind == "own", min(i.rank for i in g.items)))
+    return sorted(groups, key=lambda g: min(i.rank for i in g.items))
 
 
 def _top1(e: Explanation) -> str | None:
