@@ -14,6 +14,7 @@ _whyrec_services() {
     local missing=() version port role=whyrec db=whyrec_test password=whyrec
     ls /usr/lib/postgresql/*/bin/postgres >/dev/null 2>&1 || missing+=(postgresql)
     [ -x /usr/bin/chromium ] || missing+=(chromium fonts-liberation)
+    [ -d /usr/share/fonts/opentype/noto ] || missing+=(fonts-noto-cjk)  # Chinese text in the page
     if [ "${#missing[@]}" -gt 0 ]; then
         echo "services.sh: installing ${missing[*]}" >&2
         export DEBIAN_FRONTEND=noninteractive

@@ -7,6 +7,7 @@ Screenshots go to $WHYREC_TEST_ARTIFACTS if set, else to pytest's tmp dir.
 from __future__ import annotations
 
 import os
+import re
 from collections.abc import Iterator
 from dataclasses import replace
 from pathlib import Path
@@ -143,3 +144,21 @@ def test_ask_box_and_new_user_flow(browser: Any, site: tuple[str, str, str], art
     page.wait_for_function("document.querySelectorAll('#cards .card').length === 10")
     page.screenshot(path=str(artifacts / "new-user.png"), full_page=True)
     page.close()
+
+
+def test_grouped_reasons_and_interest_timeline(
+    browser: Any, site: tuple[str, str, str], artifacts: Path
+) -> None:
+    url, user, _ = site
+    for lang in ("en", "zh"):
+        page = browser.new_page(viewport={"width": 1280, "height": 1100})
+        page.goto(f"{url}/?user={user}&lang={lang}")
+        page.locator("#cards .reason-group .card").first.wait_for()
+        assert page.locator("#cards .card").count() == 10
+        assert page.locator("#cards .group-reason").count() >= 1  # a shared reason, said once
+        page.locator("#timeline-chart svg polygon").first.wait_for()
+        assert page.inner_text("#timeline-chart .legend")
+        if lang == "zh":  # the chart's own words are Chinese
+            assert re.search(r"[\u4e00-\u9fff]", page.inner_text("#timeline-chart"))
+        page.screenshot(path=str(artifacts / f"grouped-reasons-{lang}.png"), full_page=True)
+        page.close()

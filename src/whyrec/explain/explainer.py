@@ -4,54 +4,35 @@ from __future__ import annotations
 
 import re
 from collections.abc import Iterable, Sequence
-from dataclasses import dataclass
-from typing import Any
+from dataclasses import dataclass, replace
 
 import numpy as np
 
-from whyrec.explain.interests import STOPWORDS, TermIndex, build_interests
+from whyrec.explain.context import ScoringContext, build_context
+from whyrec.explain.counterfactual import explain_why_not, find_counterfactual
+from whyrec.explain.interests import STOPWORDS, TermIndex, build_interests, label_fits
 from whyrec.explain.phrasing import Phraser, guarded_phrase
 from whyrec.explain.sentences import GroundingChecker, template_sentence
 from whyrec.explain.types import (
-    Counterfactual,
     Evidence,
     Explanation,
     Interest,
     InterestProfile,
     Lang,
-    Lift,
     Sentence,
-    WhyNot,
+    SentenceFacts,
 )
+from whyrec.models.config import Config, setting
 from whyrec.training.recommender import Recommendation, Recommender, rank_of
 
 
-@dataclass
-class _Context:
-    """One history scored once: the base ranking and every occluded variant, shared by all the
-    items explained for it."""
-
-    items: list[str]
-    exclude: list[str]
-    avoid: list[str]
-    raw: np.ndarray  # (n_items,) model scores for the full history
-    final: np.ndarray  # (n_items,) what the user sees (seen/excluded at -inf)
-    start: int  # the occlusion window is items[start:]
-    drops: np.ndarray  # (window, n_items): score with full history - score with that item removed
-    profile: InterestProfile | None = None
-
-    @property
-    def window(self) -> list[str]:
-        return self.items[self.start :]
-
-
 @dataclass(frozen=True)
-class ExplainConfig:
-    window: int = 50  # occlude the most recent ``window`` history items
-    top_evidence: int = 5
-    counterfactual_max: int = 5
-    interest_half_life: float = 20.0
-    seed: int = 0
+class ExplainConfig(Config):
+    window: int = setting(50, ge=1)  # occlude the most recent ``window`` history items
+    top_evidence: int = setting(5, ge=1)
+    counterfactual_max: int = setting(5, ge=1)
+    interest_half_life: float = setting(20.0, gt=0)
+    seed: int = setting(0, ge=0)
 
 
 class Explainer:
@@ -85,32 +66,10 @@ class Explainer:
             raise ValueError("give a user_id or a history")
         return self.rec.history(user_id)
 
-    def _ranks(
-        self,
-        histories: list[list[str]],
-        item_idx: int,
-        exclude: Iterable[str] = (),
-        avoid: Iterable[str] = (),
-    ) -> tuple[np.ndarray, np.ndarray]:
-        """Rank (1-based) and raw score of ``item_idx`` under each history, as the user would see it."""
-        exclude, avoid = list(exclude), list(avoid)
-        ranks, scores = np.zeros(len(histories), dtype=np.int64), np.zeros(len(histories))
-        raw = self.rec.score_indices([self.rec.to_indices(h) for h in histories])
-        for row, history in enumerate(histories):
-            final = self.rec.adjust(raw[row], history, exclude=exclude, avoid=avoid)
-            scores[row] = raw[row, item_idx]
-            ranks[row] = rank_of(final, item_idx)
-        return ranks, scores
-
-    def _context(self, items: list[str], exclude: Iterable[str] = (), avoid: Iterable[str] = ()) -> _Context:
-        """Score the history and all its one-item-removed variants in one batched call."""
-        indices = self.rec.to_indices(items)
-        start = max(0, len(indices) - self.config.window)
-        variants = [indices] + [np.delete(indices, p) for p in range(start, len(indices))]
-        raw = self.rec.score_indices(variants)
-        exclude, avoid = list(exclude), list(avoid)
-        final = self.rec.adjust(raw[0], items, exclude=exclude, avoid=avoid)
-        return _Context(items, exclude, avoid, raw[0], final, start, raw[0][None, :] - raw[1:])
+    def _context(
+        self, items: list[str], exclude: Iterable[str] = (), avoid: Iterable[str] = ()
+    ) -> ScoringContext:
+        return build_context(self.rec, items, self.config.window, exclude, avoid)
 
     def contributions(self, history: Sequence[str], item_id: str) -> tuple[np.ndarray, int]:
         """Occlusion: score drop of ``item_id`` when each of the last ``window`` items is removed.
@@ -118,7 +77,7 @@ class Explainer:
         Returns the contributions (aligned with the window) and where the window starts.
         """
         ctx = self._context(list(history))
-        return ctx.drops[:, self.rec.item_index(item_id)], ctx.start
+        return ctx.contributions(self.rec.item_index(item_id)), ctx.start
 
     def interests(
         self, user_id: str | None = None, history: Sequence[str] | None = None, muted: Iterable[str] = ()
@@ -166,7 +125,7 @@ class Explainer:
 
     def _explain_in(
         self,
-        ctx: _Context,
+        ctx: ScoringContext,
         item_id: str,
         user_id: str | None,
         k: int,
@@ -175,62 +134,41 @@ class Explainer:
         use_llm: bool,
     ) -> Explanation:
         item_idx = self.rec.item_index(item_id)
-        items, exclude, avoid, start, window = ctx.items, ctx.exclude, ctx.avoid, ctx.start, ctx.window
-        rank, score = rank_of(ctx.final, item_idx), float(ctx.raw[item_idx])
-        contributions = ctx.drops[:, item_idx]
-        order = np.argsort(-contributions, kind="stable")
-        evidence = tuple(
-            Evidence(window[p], self.rec.catalog.title(window[p]), float(contributions[p]), start + int(p))
-            for p in order[: self.config.top_evidence]
-            if contributions[p] > 0
-        )
+        rank, contributions = rank_of(ctx.final, item_idx), ctx.contributions(item_idx)
+        evidence = self._evidence(ctx, contributions)
         if ctx.profile is None:
-            ctx.profile = self.interests(user_id, history=items)
-        profile = ctx.profile
-        served = self._interest_served(profile, window, contributions, item_idx)
+            ctx.profile = self.interests(user_id, history=ctx.items)
+        served = self._interest_served(ctx.profile, ctx.window, contributions, item_idx)
         shared_attrs, shared_words = self._shared(item_id, [e.item_id for e in evidence[:3]])
         recommended = rank <= k
         cf = (
-            self._counterfactual(items, item_idx, k, exclude, avoid, window, contributions)
+            find_counterfactual(self.rec, ctx, item_idx, k, self.config.counterfactual_max)
             if counterfactual and recommended
             else None
         )
-        why_not = None if recommended else self._why_not(ctx, item_idx, rank, k, contributions)
-        title = self.rec.catalog.title(item_id)
-        facts: dict[str, Any] = {
-            "title": title,
-            "evidence": [e.title for e in evidence[:3]],
-            "attributes": list(shared_attrs[:3]),
-            "interest": served.label if served and not served.muted else None,
-            "rank": rank,
-            "k": k,
-            "counterfactual": list(cf.removed_titles) if cf and cf.found else None,
-            "why_not": why_not,
-        }
-        template = template_sentence(facts, lang)
-        allowed = [title, *facts["evidence"], *shared_attrs, *(served.keywords if served else ())]
-        if cf and cf.found:
-            allowed += list(cf.removed_titles)
-        if why_not:
-            allowed += [e.title for e in why_not.evidence_against[:1]]
-            if why_not.best_lift:
-                allowed.append(why_not.best_lift.title)
-        sentence = (
-            guarded_phrase(self.phraser, template, facts, lang, allowed, self.grounding)
-            if use_llm and self.phraser is not None
-            else Sentence(template, lang, "template", "template" if not use_llm else "no LLM configured")
+        top = self.config.top_evidence
+        why_not = None if recommended else explain_why_not(self.rec, ctx, item_idx, rank, k, top)
+        fits = served is not None and not served.muted and label_fits(served, self.rec.catalog, item_id)
+        named = served if fits else None
+        facts = SentenceFacts(
+            title=self.rec.catalog.title(item_id),
+            rank=rank,
+            k=k,
+            evidence=tuple(e.title for e in evidence[:3]),
+            attributes=shared_attrs[:3],
+            interest=named.label if named else None,
+            counterfactual=cf.removed_titles if cf and cf.found else None,
+            why_not=why_not,
         )
-        allowed_check = self.grounding.ungrounded(sentence.text, allowed)
-        if allowed_check:  # never show an ungrounded sentence, whatever produced it
-            sentence = Sentence(
-                template, lang, "template", f"ungrounded: {allowed_check[0]!r}", grounded=False
-            )
+        allowed = self._allowed(facts, shared_attrs, served)
+        template = template_sentence(facts, lang)
+        sentence = self._sentence(template, facts, lang, allowed, use_llm)
         return Explanation(
             user_id=user_id,
             item_id=item_id,
-            title=title,
+            title=facts.title,
             model=self.rec.model.name,
-            score=score,
+            score=float(ctx.raw[item_idx]),
             rank=rank,
             k=k,
             recommended=recommended,
@@ -242,9 +180,45 @@ class Explainer:
             why_not=why_not,
             sentence=sentence,
             template_sentence=template,
-            evidence_window=len(window),
+            evidence_window=len(ctx.window),
             grounded_on=tuple(dict.fromkeys(allowed)),
+            interest_named=named is not None,
         )
+
+    def _evidence(self, ctx: ScoringContext, contributions: np.ndarray) -> tuple[Evidence, ...]:
+        """The window items that pushed the score up, strongest first."""
+        window, start = ctx.window, ctx.start
+        order = np.argsort(-contributions, kind="stable")
+        return tuple(
+            Evidence(window[p], self.rec.catalog.title(window[p]), float(contributions[p]), start + int(p))
+            for p in order[: self.config.top_evidence]
+            if contributions[p] > 0
+        )
+
+    @staticmethod
+    def _allowed(facts: SentenceFacts, shared_attrs: tuple[str, ...], served: Interest | None) -> list[str]:
+        """Every name a sentence about these facts may mention."""
+        allowed = [facts.title, *facts.evidence, *shared_attrs, *(served.keywords if served else ())]
+        allowed += list(facts.counterfactual or ())
+        if facts.why_not:
+            allowed += [e.title for e in facts.why_not.evidence_against[:1]]
+            if facts.why_not.best_lift:
+                allowed.append(facts.why_not.best_lift.title)
+        return allowed
+
+    def _sentence(
+        self, template: str, facts: SentenceFacts, lang: Lang, allowed: list[str], use_llm: bool
+    ) -> Sentence:
+        """The LLM's phrasing when it passes the guard, else the template; never an ungrounded one."""
+        sentence = (
+            guarded_phrase(self.phraser, template, facts, lang, allowed, self.grounding)
+            if use_llm and self.phraser is not None
+            else Sentence(template, lang, "template", "template" if not use_llm else "no LLM configured")
+        )
+        outside = self.grounding.ungrounded(sentence.text, allowed)
+        if outside:  # never show an ungrounded sentence, whatever produced it
+            sentence = Sentence(template, lang, "template", f"ungrounded: {outside[0]!r}", grounded=False)
+        return sentence
 
     def explain_recommendations(
         self,
@@ -306,91 +280,6 @@ class Explainer:
         )
         return shared_attrs, shared_words
 
-    def _counterfactual(
-        self,
-        items: list[str],
-        item_idx: int,
-        k: int,
-        exclude: list[str],
-        avoid: list[str],
-        window: list[str],
-        contributions: np.ndarray,
-    ) -> Counterfactual:
-        """Greedy: at each step try removing each remaining window item (one batched call) and
-        keep the removal that lowers the item's rank most; stop when it leaves the top-k."""
-        limit = self.config.counterfactual_max
-        removed: list[str] = []
-        candidates = [w for _, w in sorted(zip(-contributions, window, strict=True), key=lambda t: t[0])]
-        candidates = candidates[: max(limit * 3, 10)]  # strongest supporters first
-        rank = None
-        for _ in range(limit):
-            options = [c for c in candidates if c not in removed]
-            if not options:
-                break
-            trial = [[h for h in items if h not in {*removed, c}] for c in options]
-            ranks, scores = self._ranks(trial, item_idx, exclude + removed, avoid)
-            best = int(np.lexsort((scores, -ranks))[0])  # highest rank number, then lowest score
-            removed.append(options[best])
-            rank = int(ranks[best])
-            if rank > k:
-                break
-        found = rank is not None and rank > k
-        if found and len(removed) > 1:  # prune members that are not needed
-            for member in list(removed):
-                smaller = [r for r in removed if r != member]
-                kept = [h for h in items if h not in smaller]
-                r, _ = self._ranks([kept], item_idx, exclude + smaller, avoid)
-                if r[0] > k:
-                    removed = smaller
-        verified_rank = None
-        if found:  # the final, independent check
-            kept = [h for h in items if h not in set(removed)]
-            verified_rank = int(self._ranks([kept], item_idx, exclude + removed, avoid)[0][0])
-        titles = tuple(self.rec.catalog.title(r) for r in removed) if found else ()
-        return Counterfactual(
-            found=bool(found and verified_rank is not None and verified_rank > k),
-            removed=tuple(removed) if found else (),
-            removed_titles=titles,
-            new_rank=verified_rank,
-            verified=verified_rank is not None and verified_rank > k,
-            max_size=limit,
-        )
-
-    def _why_not(self, ctx: _Context, item_idx: int, rank: int, k: int, contributions: np.ndarray) -> WhyNot:
-        items, exclude, avoid, window, start = ctx.items, ctx.exclude, ctx.avoid, ctx.window, ctx.start
-        profile = ctx.profile or InterestProfile(None, ())
-        against = tuple(
-            Evidence(window[p], self.rec.catalog.title(window[p]), float(contributions[p]), start + int(p))
-            for p in np.argsort(contributions, kind="stable")[: self.config.top_evidence]
-            if contributions[p] < 0
-        )
-        final = ctx.final
-        kth = np.sort(final[np.isfinite(final)])[::-1][min(k, int(np.isfinite(final).sum())) - 1]
-        gap = float(kth - final[item_idx])
-        # lifts: focus the history on one interest (its items only), or on one supporting item
-        trials: list[tuple[Lift, list[str]]] = []
-        for interest in profile.interests:
-            focus = [h for h in items if h in set(interest.item_ids)]
-            trials.append((Lift("interest", interest.label, interest.label, 0), focus))
-        if len(contributions) and contributions.max() > 0:
-            supporter = window[int(np.argmax(contributions))]
-            trials.append(
-                (
-                    Lift("item", supporter, self.rec.catalog.title(supporter), 0),
-                    [h for h in items if h != supporter] + [supporter],
-                )
-            )
-        best_lift = None
-        if trials:
-            ranks, _ = self._ranks([t[1] for t in trials], item_idx, exclude, avoid)
-            best = int(np.argmin(ranks))
-            if ranks[best] < rank:
-                lift = trials[best][0]
-                best_lift = Lift(lift.kind, lift.ref, lift.title, int(ranks[best]))
-        return WhyNot(rank=rank, k=k, score_gap=gap, evidence_against=against, best_lift=best_lift)
-
 
 def _replace_muted(interest: Interest, muted: bool) -> Interest:
-    from dataclasses import replace
-
     return replace(interest, muted=muted) if muted else interest

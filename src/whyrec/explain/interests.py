@@ -130,7 +130,7 @@ def choose_clusters(vectors: np.ndarray, seed: int = 0) -> np.ndarray:
     return best_labels
 
 
-def _terms(catalog: ItemCatalog, item_id: str) -> list[str]:
+def item_terms(catalog: ItemCatalog, item_id: str) -> list[str]:
     attrs = list(catalog.attrs(item_id))
     if attrs:
         return attrs
@@ -145,13 +145,13 @@ class TermIndex:
         self.catalog = catalog
         self.df: Counter[str] = Counter()
         for item_id in item_ids:
-            self.df.update(set(_terms(catalog, item_id)))
+            self.df.update(set(item_terms(catalog, item_id)))
         self.n_docs = max(len(item_ids), 1)
 
     def distinguishing(self, item_ids: Sequence[str], top: int = 3) -> list[str]:
         tf: Counter[str] = Counter()
         for item_id in item_ids:
-            tf.update(_terms(self.catalog, item_id))
+            tf.update(item_terms(self.catalog, item_id))
         scored = {t: c * math.log(1 + self.n_docs / (1 + self.df.get(t, 0))) for t, c in tf.items()}
         return [t for t, _ in sorted(scored.items(), key=lambda kv: (-kv[1], kv[0]))[:top]]
 
@@ -192,3 +192,10 @@ def build_interests(
         )
     interests.sort(key=lambda i: -i.share)
     return interests
+
+
+def label_fits(interest: Interest, catalog: ItemCatalog, item_id: str) -> bool:
+    """Whether the item shares a term (an attribute, or a title word for items without
+    attributes) with the words of the interest's label."""
+    label_terms = {t.lower() for t in interest.label.split(" & ")}
+    return any(t.lower() in label_terms for t in item_terms(catalog, item_id))

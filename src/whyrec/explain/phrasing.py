@@ -18,7 +18,7 @@ from typing import Any, Protocol
 
 from whyrec.errors import WhyrecError
 from whyrec.explain.sentences import GroundingChecker
-from whyrec.explain.types import Sentence
+from whyrec.explain.types import Sentence, SentenceFacts
 from whyrec.offline import stay_offline
 
 SUSPICIOUS = re.compile(
@@ -33,13 +33,13 @@ class Phraser(Protocol):
     def generate(self, prompt: str, max_new_tokens: int) -> str: ...
 
 
-def build_prompt(template: str, facts: dict[str, Any], lang: str) -> str:
+def build_prompt(template: str, facts: SentenceFacts, lang: str) -> str:
     """Item text is data: it goes in a JSON block, never into the instructions."""
     data = {
         "sentence": template,
-        "item": facts.get("title"),
-        "because_of": facts.get("evidence"),
-        "shared": facts.get("attributes"),
+        "item": facts.title,
+        "because_of": list(facts.evidence),
+        "shared": list(facts.attributes),
     }
     language = "Chinese" if lang == "zh" else "English"
     return (
@@ -50,7 +50,7 @@ def build_prompt(template: str, facts: dict[str, Any], lang: str) -> str:
 
 
 def check_phrase(
-    text: str, template: str, facts: dict[str, Any], lang: str, allowed: list[str], checker: GroundingChecker
+    text: str, template: str, facts: SentenceFacts, lang: str, allowed: list[str], checker: GroundingChecker
 ) -> str | None:
     """The reason ``text`` may not be shown, or None if it passes."""
     text = text.strip()
@@ -64,7 +64,7 @@ def check_phrase(
         return "not in Chinese"
     if outside := checker.ungrounded(text, allowed):
         return f"names something outside the evidence: {outside[0]!r}"
-    evidence = facts.get("evidence") or []
+    evidence = facts.evidence
     if evidence and evidence[0].lower() not in text.lower():
         return "drops the main evidence item"
     words = re.findall(r"\w+", text.lower())
@@ -82,7 +82,7 @@ def check_phrase(
 def guarded_phrase(
     phraser: Phraser,
     template: str,
-    facts: dict[str, Any],
+    facts: SentenceFacts,
     lang: str,
     allowed: list[str],
     checker: GroundingChecker,

@@ -26,6 +26,7 @@ from tqdm.auto import tqdm
 from whyrec.explain.explainer import Explainer
 from whyrec.explain.phrasing import Phraser
 from whyrec.explain.types import Explanation, Lang
+from whyrec.explain.usefulness import usefulness_metrics
 from whyrec.training.recommender import Recommender, rank_of
 
 if TYPE_CHECKING:
@@ -95,6 +96,7 @@ def explanation_metrics(
     cf_sizes: list[int] = []
     llm_outcomes: Counter[str] = Counter()
     explain_seconds = []
+    per_user: list[list[Explanation]] = []
     for n, u in enumerate(
         tqdm(users, desc=f"explaining {model.name}", unit="user", disable=not progress, leave=False)
     ):
@@ -102,6 +104,7 @@ def explanation_metrics(
         start = time.perf_counter()
         pairs = explainer.explain_recommendations(history=history, k=k, lang=lang, counterfactual=True)
         explain_seconds.append(time.perf_counter() - start)
+        per_user.append([e for _, e in pairs])
         use_llm = phraser is not None and n < llm_users
         window_start = min(model_window(model, explainer, len(history)), len(history) - 3)
         plan: list[tuple[int, int, str, list[str]]] = []  # (item_idx, old rank, kind, items removed)
@@ -184,4 +187,5 @@ def explanation_metrics(
         "unique_sentence_ratio": round(len(set(sentences)) / n, 4),
         "explain_ms_per_user": round(1000 * float(np.mean(explain_seconds)), 2),
         "explain_ms_per_user_p95": round(1000 * float(np.percentile(explain_seconds, 95)), 2),
+        **usefulness_metrics(rec, per_user),
     }

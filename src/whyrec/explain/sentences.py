@@ -1,84 +1,52 @@
-"""Template sentences, filled only from an explanation's own fields, and the grounding check."""
+"""Template sentences, filled only from an explanation's own facts, and the grounding check."""
 
 from __future__ import annotations
 
 import re
-from collections.abc import Iterable, Sequence
-from typing import Any
+from collections.abc import Iterable
 
 from whyrec.data.dataset import ItemCatalog
+from whyrec.explain.messages import ZH_ATTRIBUTES, attribute_names, interest_label, join, quote, say
+from whyrec.explain.types import SentenceFacts, WhyNot
 
 
-def _quote(title: str, lang: str) -> str:
-    return f"《{title}》" if lang == "zh" else f"“{title}”"
+def template_sentence(facts: SentenceFacts, lang: str = "en") -> str:
+    """One or two sentences in English (``en``) or Chinese (``zh``) from the explanation's facts.
 
-
-def _join(parts: Sequence[str], lang: str) -> str:
-    if lang == "zh":
-        return "、".join(parts)
-    if len(parts) <= 1:
-        return "".join(parts)
-    return ", ".join(parts[:-1]) + " and " + parts[-1]
-
-
-def template_sentence(facts: dict[str, Any], lang: str = "en") -> str:
-    """One or two sentences in English (``en``) or Chinese (``zh``) from the explanation's facts."""
-    title = _quote(facts["title"], lang)
-    evidence = [_quote(t, lang) for t in facts.get("evidence") or []]
-    attrs = list(facts.get("attributes") or [])
-    interest = facts.get("interest")
-    why_not = facts.get("why_not")
-    cf = facts.get("counterfactual")
-    if lang == "zh":
-        return _zh(title, evidence, attrs, interest, why_not, cf, facts)
-    if why_not is not None:
-        out = f"{title} is ranked {facts['rank']}, outside your top {facts['k']}."
-        if why_not.evidence_against:
-            out += f" {_quote(why_not.evidence_against[0].title, lang)} in your history pulls it down."
-        if why_not.best_lift is not None:
-            lift = why_not.best_lift
-            what = f"your “{lift.title}” interest" if lift.kind == "interest" else _quote(lift.title, lang)
-            out += f" More weight on {what} would lift it to rank {lift.new_rank}."
-        return out
+    In Chinese, attributes are given by their Chinese names; those without a known translation are
+    left out rather than mixed in as English."""
+    title = quote(facts.title, lang)
+    if facts.why_not is not None:
+        return _why_not(title, facts.why_not, facts, lang)
+    evidence = [quote(t, lang) for t in facts.evidence]
+    attributes = attribute_names(facts.attributes, lang)
     if evidence:
-        out = f"Recommended {title} mainly because of {_join(evidence, lang)} in your history"
-        out += f", which share {_join(attrs, lang)} with it." if attrs else "."
+        out = say(lang, "because", title=title, evidence=join(evidence, lang))
+        shared = say(lang, "because_shared", attributes=join(attributes, lang))
+        out += shared if attributes else say(lang, "because_end")
     else:
-        out = f"Recommended {title} because it is popular with people whose history resembles yours."
-    if interest:
-        out += f" It fits your “{interest}” interest."
-    if cf:
-        out += f" Without {_join([_quote(t, lang) for t in cf], lang)}, it would leave your top {facts['k']}."
+        out = say(lang, "popular", title=title)
+    label = interest_label(facts.interest, lang) if facts.interest else None
+    if label:
+        out += say(lang, "fits_interest", label=label)
+    if facts.counterfactual:
+        items = join([quote(t, lang) for t in facts.counterfactual], lang)
+        out += say(lang, "counterfactual", items=items, k=facts.k)
     return out
 
 
-def _zh(
-    title: str,
-    evidence: list[str],
-    attrs: list[str],
-    interest: str | None,
-    why_not: Any,
-    cf: list[str] | None,
-    facts: dict[str, Any],
-) -> str:
-    if why_not is not None:
-        out = f"{title}排在第{facts['rank']}位，不在你的前{facts['k']}名。"
-        if why_not.evidence_against:
-            out += f"你历史中的{_quote(why_not.evidence_against[0].title, 'zh')}拉低了它。"
-        if why_not.best_lift is not None:
-            lift = why_not.best_lift
-            what = f"“{lift.title}”兴趣" if lift.kind == "interest" else _quote(lift.title, "zh")
-            out += f"更看重{what}会把它提到第{lift.new_rank}位。"
-        return out
-    if evidence:
-        out = f"推荐{title}，主要因为你的历史中有{_join(evidence, 'zh')}"
-        out += f"，它们都属于{_join(attrs, 'zh')}。" if attrs else "。"
-    else:
-        out = f"推荐{title}，因为与你历史相似的人喜欢它。"
-    if interest:
-        out += f"它符合你的“{interest}”兴趣。"
-    if cf:
-        out += f"如果没有{_join([_quote(t, 'zh') for t in cf], 'zh')}，它会跌出你的前{facts['k']}名。"
+def _why_not(title: str, why_not: WhyNot, facts: SentenceFacts, lang: str) -> str:
+    out = say(lang, "why_not", title=title, rank=facts.rank, k=facts.k)
+    if why_not.evidence_against:
+        out += say(lang, "why_not_against", item=quote(why_not.evidence_against[0].title, lang))
+    lift = why_not.best_lift
+    if lift is not None:
+        what: str | None = quote(lift.title, lang)
+        if lift.kind == "interest":
+            label = interest_label(lift.title, lang)
+            what = say(lang, "lift_interest", label=label) if label else None
+        if what:  # an interest with no name in this language is not named
+            out += say(lang, "why_not_lift", what=what, rank=lift.new_rank)
     return out
 
 
@@ -86,7 +54,8 @@ class GroundingChecker:
     """Finds catalogue titles and attributes that a sentence names but the evidence does not.
 
     Titles match case-insensitively; attributes (genres, categories) match with their own
-    capitalisation, so "your history" is not taken for the genre "History".
+    capitalisation, so "your history" is not taken for the genre "History". The Chinese names of
+    attributes count as the attributes themselves.
     """
 
     def __init__(self, catalog: ItemCatalog, item_ids: Iterable[str], min_length: int = 4) -> None:
@@ -95,6 +64,7 @@ class GroundingChecker:
         attrs = {a for i in item_ids for a in catalog.attrs(i)}
         self.titles = sorted((t for t in titles if len(t) >= min_length), key=len, reverse=True)
         self.attributes = sorted((a for a in attrs if len(a) >= min_length), key=len, reverse=True)
+        self.zh_attributes = {a: ZH_ATTRIBUTES[a] for a in attrs if a in ZH_ATTRIBUTES}
 
     def ungrounded(self, sentence: str, allowed: Iterable[str]) -> list[str]:
         allowed = sorted({a for a in allowed if a}, key=len, reverse=True)
@@ -109,7 +79,10 @@ class GroundingChecker:
         text = sentence
         for name in allowed:
             text = re.sub(re.escape(name), " ", text, flags=re.I)
+            if name in self.zh_attributes:
+                text = text.replace(self.zh_attributes[name], " ")
         for attr in self.attributes:
             if attr in text and re.search(rf"(?<!\w){re.escape(attr)}(?!\w)", text):
                 found.append(attr)
+        found += [zh for attr, zh in self.zh_attributes.items() if zh in text]  # Chinese has no word edges
         return found

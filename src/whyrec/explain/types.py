@@ -79,6 +79,21 @@ class WhyNot:
 
 
 @dataclass(frozen=True)
+class SentenceFacts:
+    """Everything a sentence may say about one item, taken from its explanation (names as in the
+    catalogue; the sentence translates what it can)."""
+
+    title: str
+    rank: int
+    k: int
+    evidence: tuple[str, ...] = ()  # titles of the strongest evidence items, strongest first
+    attributes: tuple[str, ...] = ()  # attributes the item shares with that evidence
+    interest: str | None = None  # the label of the interest it serves, if that interest fits it
+    counterfactual: tuple[str, ...] | None = None  # titles whose removal takes it out of the top-k
+    why_not: WhyNot | None = None
+
+
+@dataclass(frozen=True)
 class Sentence:
     text: str
     lang: Lang
@@ -107,6 +122,7 @@ class Explanation:
     template_sentence: str
     evidence_window: int  # how many of the most recent history items were occluded
     grounded_on: tuple[str, ...] = ()  # every name the sentence may mention
+    interest_named: bool = False  # the sentence names the interest (only when its label fits the item)
     extra: dict[str, Any] = field(default_factory=dict)
 
     def to_dict(self) -> dict[str, Any]:

@@ -5,6 +5,7 @@ from __future__ import annotations
 from typing import Any
 
 from whyrec.events import LiveState
+from whyrec.explain.messages import quote, quoted_list, say
 from whyrec.service.intents import Intent, Lang, TitleIndex, parse
 from whyrec.service.live import LiveRecommender
 from whyrec.service.schemas import (
@@ -17,44 +18,6 @@ from whyrec.service.schemas import (
 )
 from whyrec.training.recommender import Recommendation
 
-#: every fixed phrase, by language; ``{item}`` is an already quoted title
-PHRASES: dict[str, dict[str, str]] = {
-    "en": {
-        "not_found": "I could not find an item called {item}.",
-        "help": "I can answer questions like these:",
-        "not_in_history": "{item} is not in your history, so removing it changes nothing.",
-        "what_if_same": "Without {item}, your top {k} would stay the same.",
-        "what_if_change": "Without {item}, your top {k} would change: "
-                          "{n_new} new ({new}) and {n_gone} gone ({gone}).",
-        "more_like": "If you liked {item}, the model would next recommend {top}.",
-        "no_interests": "I cannot see any interests in your history yet.",
-        "interests": "Your interests: {parts}.",
-        "interest_part": "{label} ({share:.0%} of your history, {horizon})",
-        "separator": "; ",
-        "in_history": "{item} is already in your history, so it is not recommended again.",
-        "avoided": "You marked {item} as not interested, so it and similar items are pushed down.",
-        "removed": "You removed {item}, so it is not shown again.",
-        "recent": "recent",
-        "long-term": "long-term",
-    },
-    "zh": {
-        "not_found": "我找不到名为{item}的条目。",
-        "help": "我可以回答这些问题：",
-        "not_in_history": "{item}不在你的历史记录里，去掉它不会改变任何推荐。",
-        "what_if_same": "如果去掉{item}，你的前{k}名不会变化。",
-        "what_if_change": "如果去掉{item}，你的前{k}名会变化：新出现{new}；不再出现{gone}。",
-        "more_like": "如果你喜欢{item}，模型接下来会推荐：{top}。",
-        "no_interests": "我还看不出你的兴趣。",
-        "interests": "你的兴趣：{parts}。",
-        "interest_part": "{label}（占{share:.0%}，{horizon}）",
-        "separator": "；",
-        "in_history": "{item}已经在你的历史记录里，所以不会再推荐。",
-        "avoided": "你把{item}标记为不感兴趣，所以它和相似的条目会被压低。",
-        "removed": "你移除了{item}，所以它不会再出现。",
-        "recent": "近期",
-        "long-term": "长期",
-    },
-}  # fmt: skip
 EXAMPLES = {
     "en": ("Why did you recommend {rec}?", "Why not {other}?", "What if I remove {seen}?",
            "What are my interests?", "More like {seen}"),
@@ -64,15 +27,15 @@ EXAMPLES = {
 
 
 def _say(lang: Lang, key: str, **fields: Any) -> str:
-    return PHRASES[lang][key].format(**fields)
+    return say(lang, key, **fields)
 
 
 def _q(title: str, lang: Lang) -> str:
-    return f"《{title}》" if lang == "zh" else f"“{title}”"
+    return quote(title, lang)
 
 
 def _list(titles: list[str], lang: Lang) -> str:
-    return ("、" if lang == "zh" else ", ").join(_q(t, lang) for t in titles)
+    return quoted_list(titles, lang)
 
 
 class Answerer:

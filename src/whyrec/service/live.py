@@ -9,6 +9,8 @@ from dataclasses import dataclass
 from whyrec.errors import WhyrecError
 from whyrec.events.store import EventStore
 from whyrec.explain import Explainer, Explanation, InterestProfile, Phraser
+from whyrec.explain.grouping import ReasonGroup, group_by_reason
+from whyrec.explain.timeline import InterestTimeline, interest_timeline
 from whyrec.explain.types import Lang
 from whyrec.service.session import LiveState, UserSessions
 from whyrec.training.recommender import Recommendation, Recommender
@@ -62,6 +64,16 @@ class LiveRecommender:
             state.user_id, history=list(state.history), k=k, lang=lang, exclude=state.removed,
             avoid=state.avoid, profile=self.sessions.profile(state),
         )  # fmt: skip
+
+    def recommend_grouped(
+        self, state: LiveState, k: int, lang: Lang
+    ) -> tuple[list[tuple[Recommendation, Explanation]], list[ReasonGroup]]:
+        """Top-k explained, and grouped by what drives it (see :func:`group_by_reason`)."""
+        pairs = self.recommend_explained(state, k, lang)
+        return pairs, group_by_reason([e for _, e in pairs], self.rec.catalog, lang)
+
+    def timeline(self, state: LiveState, windows: int) -> InterestTimeline:
+        return interest_timeline(self.sessions.profile(state), state.history, windows)
 
     def explain(self, state: LiveState, item_id: str, k: int, lang: Lang) -> Explanation:
         """Why (with a verified counterfactual) or, outside the top-k, why not."""

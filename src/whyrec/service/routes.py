@@ -9,7 +9,8 @@ from typing import Annotated, Any, Literal
 
 from fastapi import APIRouter, Body, Depends, HTTPException, Path, Query
 
-from whyrec.events import MAX_ID_LENGTH, EventStore
+from whyrec.events import MAX_ID_LENGTH, EventStore, LiveState
+from whyrec.explain.types import Lang
 from whyrec.service.ask import Answerer
 from whyrec.service.auth import Authority, Credential, credential, require_admin, require_user
 from whyrec.service.limits import RateLimitedError, rate_limit
@@ -31,6 +32,7 @@ from whyrec.service.schemas import (
     RunOut,
     SearchHitOut,
     SearchOut,
+    TimelineOut,
     TokenIn,
     TokenOut,
     TokensRevokedOut,
@@ -38,8 +40,10 @@ from whyrec.service.schemas import (
     UsersOut,
     UserSummaryOut,
     explanation_out,
+    groups_out,
     interest_out,
     recommendation_out,
+    timeline_out,
 )
 from whyrec.service.search import ItemSearch
 from whyrec.service.settings import ServiceSettings
@@ -47,6 +51,7 @@ from whyrec.service.settings import ServiceSettings
 UserId = Annotated[str, Path(min_length=1, max_length=MAX_ID_LENGTH, description="external user id")]
 ItemIdPath = Annotated[str, Path(min_length=1, max_length=MAX_ID_LENGTH, description="external item id")]
 LangQuery = Annotated[Literal["en", "zh"], Query(description="language of the sentences")]
+GroupQuery = Annotated[Literal["reason"] | None, Query(description="reason: group the items by their driver")]
 Responses = dict[int | str, dict[str, Any]]
 NOT_FOUND: Responses = {
     404: {"model": ErrorOut, "description": "unknown user (no run history, no events) or item"}
@@ -125,10 +130,13 @@ def build_router(live: LiveRecommender, search: ItemSearch, answerer: Answerer, 
     @router.get("/users/{user_id}/recommendations", response_model=RecommendationsOut,
                 responses={**NOT_FOUND, **AUTH}, tags=["recommendations"])  # fmt: skip
     def recommendations(user_id: UserId, _: UserCredential, k: KQuery = 10, explain: bool = False,
-                        lang: LangQuery = "en") -> RecommendationsOut:  # fmt: skip
+                        lang: LangQuery = "en", group: GroupQuery = None) -> RecommendationsOut:  # fmt: skip
         """Top-k from the live history; with ``explain=true`` each item carries its explanation
-        (evidence, interest, sentence; the counterfactual is in the single-item endpoint)."""
+        (evidence, interest, sentence; the counterfactual is in the single-item endpoint); with
+        ``group=reason`` also the items grouped by what drives them, each reason said once."""
         state = sessions.require(user_id)
+        if group == "reason":
+            return grouped_recommendations(user_id, state, k, lang)
         if explain:
             rows = [recommendation_out(r, catalog.attrs(r.item_id), e)
                     for r, e in live.recommend_explained(state, k, lang)]  # fmt: skip
@@ -137,6 +145,21 @@ def build_router(live: LiveRecommender, search: ItemSearch, answerer: Answerer, 
         return RecommendationsOut(
             user_id=user_id, k=k, history_length=len(state.history), recommendations=rows
         )
+
+    def grouped_recommendations(user_id: str, state: LiveState, k: int, lang: Lang) -> RecommendationsOut:
+        pairs, groups = live.recommend_grouped(state, k, lang)
+        rows = [recommendation_out(r, catalog.attrs(r.item_id), e) for r, e in pairs]
+        return RecommendationsOut(user_id=user_id, k=k, history_length=len(state.history),
+                                  recommendations=rows, groups=groups_out(groups))  # fmt: skip
+
+    @router.get("/users/{user_id}/interests/timeline", response_model=TimelineOut,
+                responses={**NOT_FOUND, **AUTH}, tags=["recommendations"])  # fmt: skip
+    def interest_timeline(user_id: UserId, _: UserCredential, windows: Annotated[int, Query(ge=1, le=50)] = 8,
+                          lang: LangQuery = "en") -> TimelineOut:  # fmt: skip
+        """Each interest's share of the history, window by window (oldest first), with its long-term
+        and recent shares."""
+        state = sessions.require(user_id)
+        return timeline_out(live.timeline(state, windows), len(state.history), lang)
 
     @router.get("/users/{user_id}/recommendations/{item_id}/explanation", response_model=ExplanationOut,
                 responses={**NOT_FOUND, **AUTH, **SEEN},

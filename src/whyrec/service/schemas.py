@@ -10,6 +10,9 @@ from pydantic import BaseModel, ConfigDict, Field, model_validator
 
 from whyrec.events import INTEREST_TYPES, MAX_ID_LENGTH, EventType
 from whyrec.explain import Explanation, Interest
+from whyrec.explain.grouping import ReasonGroup
+from whyrec.explain.messages import interest_label
+from whyrec.explain.timeline import InterestTimeline
 from whyrec.service.session import interest_key
 from whyrec.training.recommender import Recommendation
 
@@ -152,6 +155,7 @@ class ExplanationOut(BaseModel):
     sentence: SentenceOut
     template_sentence: str
     evidence_window: int
+    interest_named: bool = Field(default=False, description="the sentence names the interest")
 
 
 class RecommendationOut(BaseModel):
@@ -193,11 +197,52 @@ class TokensRevokedOut(BaseModel):
     revoked: int
 
 
+class GroupedItemOut(BaseModel):
+    item_id: str
+    title: str
+    rank: int
+    specific: str = Field(description="what is specific to this item beside the group's reason")
+
+
+class ReasonGroupOut(BaseModel):
+    kind: Literal["item", "interest", "own"] = Field(
+        description="item: a shared evidence item; interest: a shared interest; own: each its own reason"
+    )
+    ref: str | None = Field(description="the evidence item's id or the interest's label")
+    reason: str = Field(description="the shared reason, said once for the group")
+    items: list[GroupedItemOut]
+
+
 class RecommendationsOut(BaseModel):
     user_id: str
     k: int
     history_length: int
     recommendations: list[RecommendationOut]
+    groups: list[ReasonGroupOut] | None = Field(
+        default=None, description="with group=reason: the recommendations grouped by what drives them"
+    )
+
+
+class TimelineInterestOut(BaseModel):
+    interest_id: int
+    label: str
+    name: str = Field(description="the label in the requested language where a translation is known")
+    long_term_share: float
+    recent_share: float
+    horizon: Literal["recent", "long-term"]
+
+
+class TimelineWindowOut(BaseModel):
+    start: int = Field(description="first history position of the window (0 = oldest item)")
+    end: int = Field(description="one past its last history position")
+    shares: list[float] = Field(description="each interest's share of the window, in the order of interests")
+
+
+class TimelineOut(BaseModel):
+    user_id: str
+    history_length: int
+    interests: list[TimelineInterestOut]
+    windows: list[TimelineWindowOut]
 
 
 class InterestsOut(BaseModel):
@@ -283,6 +328,21 @@ def explanation_out(explanation: Explanation) -> ExplanationOut:
     if explanation.interest is not None:
         data["interest"] = {**data["interest"], "key": interest_key(explanation.interest)}
     return ExplanationOut.model_validate(data)
+
+
+def groups_out(groups: list[ReasonGroup]) -> list[ReasonGroupOut]:
+    return [ReasonGroupOut.model_validate(asdict(g)) for g in groups]
+
+
+def timeline_out(timeline: InterestTimeline, history_length: int, lang: str) -> TimelineOut:
+    interests = [TimelineInterestOut(interest_id=i.interest_id, label=i.label,
+                                     name=interest_label(i.label, lang) or i.label,
+                                     long_term_share=i.long_term_share, recent_share=i.recent_share,
+                                     horizon=i.horizon) for i in timeline.interests]  # fmt: skip
+    windows = [TimelineWindowOut(start=w.start, end=w.end, shares=[round(x, 4) for x in w.shares])
+               for w in timeline.windows]  # fmt: skip
+    return TimelineOut(user_id=timeline.user_id or "", history_length=history_length, interests=interests,
+                       windows=windows)  # fmt: skip
 
 
 def interest_out(interest: Interest, titles: dict[str, str], n_examples: int = 3) -> InterestOut:

@@ -113,7 +113,7 @@
   }
 
   async function refreshAll() {
-    await Promise.all([refreshHistory(), refreshInterests(), refreshCards()]);
+    await Promise.all([refreshHistory(), refreshInterests(), refreshTimeline(), refreshCards()]);
   }
 
   async function refreshHistory() {
@@ -171,9 +171,51 @@
     }
   }
 
+  // -- interest timeline: stacked areas, one per interest, oldest window on the left -------------
+  const TIMELINE_COLOURS = ["#3b6fb6", "#e08a2c", "#5aa469", "#b5527a", "#7f6bb3", "#8a8a8a"];
+  const TIMELINE_WORDS = { en: ["older", "recent", "Interests over your history"],
+                           zh: ["较早", "最近", "兴趣随时间的变化"] };
+
+  async function refreshTimeline() {
+    const box = $("timeline-chart");
+    let data;
+    try {
+      data = await api("GET", userPath(`/interests/timeline?windows=8&lang=${page.lang}`));
+    } catch (error) {
+      if (error.status !== 404) throw error;
+      box.replaceChildren();
+      return;
+    }
+    const windows = data.windows;
+    if (windows.length < 2 || !data.interests.length) { box.replaceChildren(); return; }
+    const [older, recent, title] = TIMELINE_WORDS[page.lang] || TIMELINE_WORDS.en;
+    const width = 280, height = 90, step = width / (windows.length - 1);
+    const x = (i) => (i * step).toFixed(1);
+    const y = (v) => (height - v * height).toFixed(1);
+    const below = windows.map(() => 0);
+    const areas = data.interests.map((interest, n) => {
+      const top = windows.map((w, i) => below[i] + w.shares[n]);
+      const upper = top.map((v, i) => `${x(i)},${y(v)}`);
+      const lower = below.map((v, i) => `${x(i)},${y(v)}`).reverse();
+      top.forEach((v, i) => { below[i] = v; });
+      return svg("polygon", { points: [...upper, ...lower].join(" "), fill: TIMELINE_COLOURS[n % TIMELINE_COLOURS.length],
+                              "fill-opacity": 0.85 }, svg("title", { text: interest.name }));
+    });
+    const chart = svg("svg", { viewBox: `0 -4 ${width} ${height + 22}`, role: "img", "aria-label": title },
+      ...areas,
+      svg("text", { x: 0, y: height + 16, text: older }),
+      svg("text", { x: width, y: height + 16, "text-anchor": "end", text: recent }));
+    const legend = el("div", { class: "legend" }, data.interests.map((interest, n) =>
+      el("span", { class: "legend-item" },
+        svg("svg", { class: "swatch", viewBox: "0 0 10 10" },
+          svg("rect", { width: 10, height: 10, rx: 2, fill: TIMELINE_COLOURS[n % TIMELINE_COLOURS.length] })),
+        `${interest.name} (${Math.round(interest.long_term_share * 100)}% → ${Math.round(interest.recent_share * 100)}%)`)));
+    box.replaceChildren(el("div", { class: "chart-row" }, el("strong", { text: title })), chart, legend);
+  }
+
   async function mute(key, on) {
     await sendEvent({ type: on ? "mute_interest" : "unmute_interest", value: key });
-    await Promise.all([refreshInterests(), refreshCards()]);
+    await Promise.all([refreshInterests(), refreshTimeline(), refreshCards()]);
   }
 
   // -- recommendation cards --------------------------------------------------------------------
@@ -181,7 +223,7 @@
     const container = $("cards");
     let data;
     try {
-      data = await api("GET", userPath(`/recommendations?k=${page.k}&explain=true&lang=${page.lang}`));
+      data = await api("GET", userPath(`/recommendations?k=${page.k}&explain=true&group=reason&lang=${page.lang}`));
     } catch (error) {
       if (error.status !== 404) throw error;
       container.replaceChildren(el("p", { class: "muted",
@@ -189,17 +231,25 @@
       return;
     }
     const existing = new Map([...container.querySelectorAll(".card")].map((card) => [card.dataset.itemId, card]));
-    const cards = data.recommendations.map((rec) => {
-      const card = existing.get(rec.item_id);
-      if (card) { updateCard(card, rec); return card; }
-      const fresh = buildCard(rec);
-      if (existing.size) {
-        fresh.classList.add("fresh");
-        setTimeout(() => fresh.classList.remove("fresh"), 2000);
-      }
-      return fresh;
+    const byId = new Map(data.recommendations.map((rec) => [rec.item_id, rec]));
+    // one section per reason: the shared reason said once, each card saying what is its own
+    const sections = data.groups.map((group) => {
+      const cards = group.items.map((item) => {
+        const rec = { ...byId.get(item.item_id), specific: item.specific };
+        const card = existing.get(rec.item_id);
+        if (card) { updateCard(card, rec); return card; }
+        const fresh = buildCard(rec);
+        if (existing.size) {
+          fresh.classList.add("fresh");
+          setTimeout(() => fresh.classList.remove("fresh"), 2000);
+        }
+        return fresh;
+      });
+      return el("section", { class: `reason-group ${group.kind}` },
+        group.reason ? el("h3", { class: "group-reason", text: group.reason }) : null,
+        el("div", { class: "group-cards" }, cards));
     });
-    container.replaceChildren(...cards);
+    container.replaceChildren(...sections);
   }
 
   function buildCard(rec) {
@@ -223,7 +273,8 @@
 
   function updateCard(card, rec) {
     card.querySelector(".rank").textContent = `${rec.rank}.`;
-    card.querySelector(".sentence").textContent = rec.explanation ? rec.explanation.sentence.text : "";
+    const sentence = rec.specific || (rec.explanation ? rec.explanation.sentence.text : "");
+    card.querySelector(".sentence").textContent = sentence;
     const panel = card.querySelector(".why-panel");
     if (!panel.hidden) loadWhy(card).catch((error) => say(error.message, true));
   }

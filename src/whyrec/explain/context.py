@@ -1,0 +1,64 @@
+"""One history scored once: the base ranking and every occluded variant, in one batched call."""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from dataclasses import dataclass
+
+import numpy as np
+
+from whyrec.explain.types import InterestProfile
+from whyrec.training.recommender import Recommender, rank_of
+
+
+@dataclass
+class ScoringContext:
+    """Shared by all the items explained for one history."""
+
+    items: list[str]
+    exclude: list[str]
+    avoid: list[str]
+    raw: np.ndarray  # (n_items,) model scores for the full history
+    final: np.ndarray  # (n_items,) what the user sees (seen/excluded at -inf)
+    start: int  # the occlusion window is items[start:]
+    drops: np.ndarray  # (window, n_items): score with full history - score with that item occluded
+    profile: InterestProfile | None = None
+
+    @property
+    def window(self) -> list[str]:
+        return self.items[self.start :]
+
+    def contributions(self, item_idx: int) -> np.ndarray:
+        """The score drop of one item when each window item is occluded, aligned with the window."""
+        return self.drops[:, item_idx]
+
+
+def build_context(
+    rec: Recommender, items: list[str], window: int, exclude: Iterable[str] = (), avoid: Iterable[str] = ()
+) -> ScoringContext:
+    """Score the history and all its one-item-removed variants in one batched call."""
+    indices = rec.to_indices(items)
+    start = max(0, len(indices) - window)
+    variants = [indices] + [np.delete(indices, p) for p in range(start, len(indices))]
+    raw = rec.score_indices(variants)
+    exclude, avoid = list(exclude), list(avoid)
+    final = rec.adjust(raw[0], items, exclude=exclude, avoid=avoid)
+    return ScoringContext(items, exclude, avoid, raw[0], final, start, raw[0][None, :] - raw[1:])
+
+
+def ranks_under(
+    rec: Recommender,
+    histories: list[list[str]],
+    item_idx: int,
+    exclude: Iterable[str] = (),
+    avoid: Iterable[str] = (),
+) -> tuple[np.ndarray, np.ndarray]:
+    """Rank (1-based) and raw score of ``item_idx`` under each history, as the user would see it."""
+    exclude, avoid = list(exclude), list(avoid)
+    ranks, scores = np.zeros(len(histories), dtype=np.int64), np.zeros(len(histories))
+    raw = rec.score_indices([rec.to_indices(h) for h in histories])
+    for row, history in enumerate(histories):
+        final = rec.adjust(raw[row], history, exclude=exclude, avoid=avoid)
+        scores[row] = raw[row, item_idx]
+        ranks[row] = rank_of(final, item_idx)
+    return ranks, scores
