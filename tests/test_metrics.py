@@ -128,11 +128,11 @@ class _FailingSASRec(SASRec):
         self.nan_loss_from, self.nan_scores_from = nan_loss_from, nan_scores_from
         self.scored = 0  # validation passes so far (each scores all users in one call)
 
-    def _loss(self, net, windows, generator):  # type: ignore[no-untyped-def]
-        loss = super()._loss(net, windows, generator)
+    def _loss(self, step, windows, generator):  # type: ignore[no-untyped-def]
+        loss, n_targets = super()._loss(step, windows, generator)
         if self.nan_loss_from is not None and self.scored >= self.nan_loss_from:
-            return loss * torch.tensor(float("nan"))
-        return loss
+            return loss * torch.tensor(float("nan")), n_targets
+        return loss, n_targets
 
     def score(self, histories):  # type: ignore[no-untyped-def]
         scores = super().score(histories)
@@ -163,7 +163,7 @@ def test_nan_validation_scores_stop_training_and_are_never_kept(small: FitData) 
 
 
 def test_training_that_never_has_a_finite_epoch_is_a_clear_error(small: FitData) -> None:
-    with pytest.raises(TrainingError, match="training loss became nan in epoch 1"):
+    with pytest.raises(TrainingError, match="training loss became non-finite in epoch 1"):
         _FailingSASRec(nan_loss_from=0).fit(small)
     with pytest.raises(TrainingError, match="validation scores became non-finite in epoch 1"):
         _FailingSASRec(nan_scores_from=0).fit(small)
