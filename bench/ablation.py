@@ -89,7 +89,7 @@ def main() -> None:
     parser.add_argument("--variant", action="append", default=[], help="NAME=JSON of settings")
     parser.add_argument("--peers", default="ease", help="comma-separated models fitted once (default ease)")
     parser.add_argument(
-        "--hybrid", default=None, help="JSON of settings: also run the hybrid with/without EASE"
+        "--hybrid", action="store_true", help="also blend the best variant (on validation) with/without EASE"
     )
     parser.add_argument("--out", type=Path, required=True)
     args = parser.parse_args()
