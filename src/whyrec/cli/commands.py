@@ -13,6 +13,7 @@ from whyrec.errors import WhyrecError
 from whyrec.explain import Explainer, make_phraser
 from whyrec.explain.quality import explanation_metrics
 from whyrec.training import Recommender, build_models, parse_settings
+from whyrec.training.adapt import AdaptConfig
 from whyrec.training.feedback import retrain_with_feedback
 from whyrec.training.pipeline import fit_and_test, prepare, tensorboard_logger, train_run
 
@@ -37,7 +38,7 @@ def cmd_train(args: argparse.Namespace) -> int:
     settings = parse_settings(args.set)
     model = build_models([args.model], settings)[args.model]
     _prepare_out(args.out, args.overwrite)
-    prepared = prepare(args.dataset, load_options(args), args.encoder, progress=not args.quiet)
+    prepared = prepare(args.dataset, load_options(args), args.encoder, not args.quiet, _adapt(args))
     _, row = train_run(
         prepared,
         args.model,
@@ -66,10 +67,16 @@ def _retrain(args: argparse.Namespace) -> int:
         overwrite=args.overwrite,
         db=args.db,
         progress=not args.quiet,
+        adapt=_adapt(args),
     )
     print(f"saved run {done.out}: {done.model} with {done.report.events_used:,} feedback events, "
           f"test NDCG@10 {done.test['NDCG@10']:.4f}, HR@10 {done.test['HR@10']:.4f}")  # fmt: skip
     return 0
+
+
+def _adapt(args: argparse.Namespace) -> AdaptConfig | None:
+    """--adapt-encoder: the default adaptation (see whyrec.training.adapt.AdaptConfig)."""
+    return AdaptConfig() if getattr(args, "adapt_encoder", False) else None
 
 
 def cmd_evaluate(args: argparse.Namespace) -> int:
@@ -77,7 +84,7 @@ def cmd_evaluate(args: argparse.Namespace) -> int:
     models = build_models(names, parse_settings(args.set))  # unknown names fail here, before any work
     if args.json and args.json.parent and not args.json.parent.exists():
         raise WhyrecError(f"folder for --json does not exist: {args.json.parent}")
-    prepared = prepare(args.dataset, load_options(args), args.encoder, progress=not args.quiet)
+    prepared = prepare(args.dataset, load_options(args), args.encoder, not args.quiet, _adapt(args))
     curves = tensorboard_logger(args.tensorboard)
     rows = fit_and_test(prepared, models, progress=not args.quiet, curves=curves)
     if args.explanations:

@@ -15,6 +15,7 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 from whyrec.errors import UnknownIdError, WhyrecError
 from whyrec.events.store import EventStore, StoreError
 from whyrec.service.ask import Answerer
+from whyrec.service.items import AddItemError, build_items_router
 from whyrec.service.live import LiveRecommender, NotRankableError
 from whyrec.service.routes import build_router
 from whyrec.service.search import ItemSearch
@@ -54,7 +55,9 @@ def create_app(
         search.warm()
     app = FastAPI(title="whyrec", version=_version(), description=DESCRIPTION, docs_url=None, redoc_url=None)
     app.state.live = live  # for tests and benchmarks; the routes get their dependencies directly
-    app.include_router(build_router(live, search, Answerer(live), store, settings))
+    answerer = Answerer(live)
+    app.include_router(build_router(live, search, answerer, store, settings))
+    app.include_router(build_items_router(live, answerer, settings))
     _add_error_handlers(app)
     app.mount("/static", StaticFiles(directory=STATIC_DIR), name="static")
 
@@ -107,6 +110,7 @@ def _add_error_handlers(app: FastAPI) -> None:
     app.add_exception_handler(NotRankableError, answer(409))
     app.add_exception_handler(StoreError, answer(503))
     app.add_exception_handler(WhyrecError, answer(400))
+    app.add_exception_handler(AddItemError, answer(422))
     app.add_exception_handler(RequestValidationError, _validation_error)  # type: ignore[arg-type]
 
 

@@ -1,0 +1,138 @@
+"""--adapt-encoder: fine-tuning the item-text encoder on training transitions only.
+
+The known-answer test uses a tiny randomly initialised BERT written by the test (seconds, no
+download): items of six groups whose names share no meaning, and users who always move from group
+g to group g + 1. Text alone cannot tell which group follows which; behaviour can."""
+
+from __future__ import annotations
+
+import importlib.util
+import random
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from whyrec.data.dataset import ItemCatalog
+from whyrec.data.split import SequenceSplit
+from whyrec.data.vocab import Vocabulary
+from whyrec.errors import WhyrecError
+from whyrec.text.encoder import make_encoder
+from whyrec.training.adapt import AdaptConfig, adapt_encoder, training_pairs, validation_task
+
+needs_training = pytest.mark.skipif(
+    importlib.util.find_spec("datasets") is None, reason="needs whyrec[adapt] (Hugging Face datasets)"
+)
+WORDS = ["violin", "tractor", "glacier", "pepper", "satellite", "cactus"]
+GROUP_SIZE = 4
+
+
+def cycle_split(n_users: int = 80, length: int = 8, seed: int = 0) -> tuple[SequenceSplit, ItemCatalog]:
+    """Users step from group g to g + 1 (mod 6), a random item of the group each time."""
+    ids = [f"{g}-{k}" for g in range(len(WORDS)) for k in range(GROUP_SIZE)]
+    titles = {f"{g}-{k}": f"{w} model {k}" for g, w in enumerate(WORDS) for k in range(GROUP_SIZE)}
+    rng = random.Random(seed)
+    sequences = []
+    for _ in range(n_users):
+        g, seq = rng.randrange(len(WORDS)), []
+        for _ in range(length):
+            seq.append(f"{g}-{rng.randrange(GROUP_SIZE)}")
+            g = (g + 1) % len(WORDS)
+        sequences.append(seq)
+    items = Vocabulary(ids)
+    users = Vocabulary([str(u) for u in range(n_users)], kind="user")
+    split = SequenceSplit("cycle", users, items, tuple(items.indices(s) for s in sequences))
+    return split, ItemCatalog(titles)
+
+
+@pytest.fixture(scope="module")
+def tiny_bert(tmp_path_factory: pytest.TempPathFactory) -> str:
+    """A 2-layer, 32-wide BERT with a word-level vocabulary, saved as a sentence-transformers model."""
+    pytest.importorskip("sentence_transformers")
+    import torch
+    from sentence_transformers import SentenceTransformer
+    from sentence_transformers.base.modules import Normalize, Transformer
+    from sentence_transformers.sentence_transformer.modules import Pooling
+    from transformers import BertConfig, BertModel, BertTokenizer
+
+    torch.manual_seed(0)
+    root = tmp_path_factory.mktemp("tiny-bert")
+    vocab = ["[PAD]", "[UNK]", "[CLS]", "[SEP]", "[MASK]", "model", ";", *WORDS, *map(str, range(10))]
+    (root / "vocab.txt").write_text("\n".join(vocab) + "\n")
+    config = BertConfig(vocab_size=len(vocab), hidden_size=32, num_hidden_layers=2, num_attention_heads=2,
+                        intermediate_size=64, max_position_embeddings=64)  # fmt: skip
+    BertModel(config).save_pretrained(root / "hf")
+    BertTokenizer(str(root / "vocab.txt")).save_pretrained(root / "hf")
+    transformer = Transformer(str(root / "hf"), max_seq_length=16)
+    model = SentenceTransformer(modules=[transformer, Pooling(32, "mean"), Normalize()], device="cpu")
+    model.save(str(root / "st"))
+    return str(root / "st")
+
+
+def successor_margin(vectors: np.ndarray) -> float:
+    """Mean cosine of items to the next group's items minus that to a non-adjacent group's."""
+    groups = vectors.reshape(len(WORDS), GROUP_SIZE, -1)
+    nxt = [float((groups[g] @ groups[(g + 1) % 6].T).mean()) for g in range(6)]
+    far = [float((groups[g] @ groups[(g + 3) % 6].T).mean()) for g in range(6)]
+    return float(np.mean(nxt) - np.mean(far))
+
+
+FAST = AdaptConfig(tune="all", max_pairs=400, batch_size=16, epochs=3, lr=1e-3, max_seq_length=16,
+                   eval_steps=25, patience=3, valid_users=80)  # fmt: skip
+
+
+@needs_training
+def test_adapted_encoder_learns_what_follows_what(tiny_bert: str, tmp_path: Path) -> None:
+    split, catalog = cycle_split()
+    texts = [catalog.text(i) for i in split.items.ids]
+    frozen = make_encoder(tiny_bert, cached=False, progress=False).encode(texts)
+    adapted = adapt_encoder(split, catalog, tiny_bert, FAST, cache_dir=tmp_path, progress=False)
+    report = adapted.report
+    assert report["kept"] == "adapted"
+    assert report["valid_NDCG@10_best"] > report["valid_NDCG@10_before"] + 0.15
+    tuned = make_encoder(str(adapted.path), cached=False, progress=False).encode(texts)
+    assert abs(successor_margin(frozen)) < 0.2  # text alone does not know the order of groups
+    assert successor_margin(tuned) > successor_margin(frozen) + 0.3
+
+
+@needs_training
+def test_cache_reuses_and_invalidates(tiny_bert: str, tmp_path: Path) -> None:
+    split, catalog = cycle_split(n_users=40)
+    config = AdaptConfig(tune="adapter", max_pairs=64, batch_size=16, epochs=1, eval_steps=2,
+                         max_seq_length=16, valid_users=20)  # fmt: skip
+    first = adapt_encoder(split, catalog, tiny_bert, config, cache_dir=tmp_path, progress=False)
+    again = adapt_encoder(split, catalog, tiny_bert, config, cache_dir=tmp_path, progress=False)
+    assert again.path == first.path and again.report == first.report
+    other_config = AdaptConfig(**{**config.to_dict(), "lr": 1e-4})
+    other = adapt_encoder(split, catalog, tiny_bert, other_config, cache_dir=tmp_path, progress=False)
+    assert other.path != first.path
+    split2, _ = cycle_split(n_users=40, seed=1)  # other behaviour, same catalogue
+    moved = adapt_encoder(split2, catalog, tiny_bert, config, cache_dir=tmp_path, progress=False)
+    assert moved.path not in (first.path, other.path)
+    assert len(list((tmp_path / "adapted").iterdir())) == 3
+
+
+@pytest.mark.parametrize("context", ["previous", "recent"])
+def test_no_validation_or_test_target_reaches_the_adaptation_data(context: str) -> None:
+    # each user's last two items (validation and test targets) are items of their own
+    ids = [f"i{k}" for k in range(10)] + [f"val{u}" for u in range(20)] + [f"test{u}" for u in range(20)]
+    rng = random.Random(0)
+    sequences = [[f"i{rng.randrange(10)}" for _ in range(6)] + [f"val{u}", f"test{u}"] for u in range(20)]
+    items = Vocabulary(ids)
+    split = SequenceSplit("s", Vocabulary([str(u) for u in range(20)], "user"), items,
+                          tuple(items.indices(s) for s in sequences))  # fmt: skip
+    catalog = ItemCatalog({i: f"title {i}" for i in ids})
+    config = AdaptConfig(context=context, max_pairs=10_000)
+    pairs = training_pairs(split, catalog, config)
+    assert len(pairs) == 20 * 5 - sum(a == b for a, b in pairs)  # every training transition, no more
+    text = " ".join(a + " " + b for a, b in pairs)
+    assert "val" not in text and "test" not in text
+    queries, _, relevant = validation_task(split, catalog, config)
+    assert "val" not in " ".join(queries.values()) and "test" not in " ".join(queries.values())
+    assert all(r == {f"val{u}"} for u, r in ((int(q), r) for q, r in relevant.items()))
+
+
+def test_hashing_encoder_cannot_be_adapted() -> None:
+    split, catalog = cycle_split(n_users=10)
+    with pytest.raises(WhyrecError, match="language model"):
+        adapt_encoder(split, catalog, "hashing-64", AdaptConfig())
