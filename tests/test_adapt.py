@@ -24,7 +24,7 @@ needs_training = pytest.mark.skipif(
     importlib.util.find_spec("datasets") is None, reason="needs whyrec[adapt] (Hugging Face datasets)"
 )
 WORDS = ["violin", "tractor", "glacier", "pepper", "satellite", "cactus"]
-GROUP_SIZE = 4
+GROUP_SIZE = 3
 
 
 def cycle_split(n_users: int = 80, length: int = 8, seed: int = 0) -> tuple[SequenceSplit, ItemCatalog]:
@@ -77,8 +77,8 @@ def successor_margin(vectors: np.ndarray) -> float:
     return float(np.mean(nxt) - np.mean(far))
 
 
-FAST = AdaptConfig(tune="all", max_pairs=400, batch_size=16, epochs=3, lr=1e-3, max_seq_length=16,
-                   eval_steps=25, patience=3, valid_users=80)  # fmt: skip
+FAST = AdaptConfig(tune="all", max_pairs=192, batch_size=8, epochs=2, lr=3e-3, max_seq_length=8,
+                   eval_steps=24, patience=3, valid_users=80)  # fmt: skip
 
 
 @needs_training
