@@ -136,3 +136,31 @@ def test_hashing_encoder_cannot_be_adapted() -> None:
     split, catalog = cycle_split(n_users=10)
     with pytest.raises(WhyrecError, match="language model"):
         adapt_encoder(split, catalog, "hashing-64", AdaptConfig())
+
+
+@needs_training
+def test_a_run_keeps_and_uses_its_adapted_encoder(tiny_bert: str, tmp_path: Path) -> None:
+    from whyrec.training.pipeline import prepare, train_run
+    from whyrec.training.recommender import Recommender
+
+    config = AdaptConfig(tune="top", top_layers=1, max_pairs=32, batch_size=16, epochs=1, eval_steps=1,
+                         max_seq_length=8, valid_users=10)  # fmt: skip
+    prepared = prepare("demo", encoder=tiny_bert, progress=False, adapt=config)
+    assert prepared.adapted is not None
+    texts = [prepared.dataset.catalog.text(i) for i in prepared.split.items.ids[:5]]
+    adapted = make_encoder(str(prepared.adapted.path), cached=False, progress=False).encode(texts)
+    assert np.allclose(prepared.item_vectors[:5], adapted, atol=1e-5)  # the models read these vectors
+    train_run(prepared, "content", tmp_path / "run", progress=False)
+    run = Recommender.load(tmp_path / "run")
+    copy = Path(run.info["encoder"])
+    assert copy.parent == (tmp_path / "run").resolve() and (copy / "adaptation.json").exists()
+    assert run.info["adaptation"]["pairs"] > 0
+
+
+def test_adapt_encoder_with_hashing_is_one_clear_line(capsys: pytest.CaptureFixture[str]) -> None:
+    from whyrec.cli import main
+
+    args = ["--quiet", "evaluate", "--dataset", "demo", "--encoder", "hashing", "--models", "pop"]
+    assert main([*args, "--adapt-encoder"]) == 2
+    err = capsys.readouterr().err.strip()
+    assert err.count("\n") == 0 and "language model" in err

@@ -233,7 +233,7 @@ def _fit(base_path: str, pairs: list[tuple[str, str]], queries: dict[str, str], 
         if history and best > before:
             tmp = target.with_name(target.name + ".tmp")
             shutil.rmtree(tmp, ignore_errors=True)
-            model.save(str(tmp))  # the best checkpoint (load_best_model_at_end)
+            trainer.model.save(str(tmp))  # the best checkpoint (load_best_model_at_end)
         else:  # adapting did not beat the base model on validation: keep the base model
             tmp = target.with_name(target.name + ".tmp")
             shutil.rmtree(tmp, ignore_errors=True)
