@@ -3,6 +3,7 @@ from text: the whitening adaptor (with experts) and the text-only (no ID) varian
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
 
 import numpy as np
@@ -53,6 +54,7 @@ def test_new_items_are_ranked_searched_explained_kept_and_retrained(run_dir: Pat
     answer = client.post("/api/items", json=NEW)
     assert answer.status_code == 200, answer.text
     assert answer.json() == {"added": ["new-1", "new-2"], "n_items": n_before + 2}
+    assert [r["item_id"] for r in json.loads((run_dir / ADDED_ITEMS).read_text())] == ["new-1", "new-2"]
     hits = client.get("/api/items/search", params={"q": "quokka"}).json()["items"]
     assert {h["item_id"] for h in hits} >= {"new-1", "new-2"}
     why = client.get(f"/api/users/{user}/recommendations/new-1/explanation")
@@ -97,10 +99,6 @@ def test_bad_items_get_422_and_nothing_is_added(run_dir: Path, body: list, messa
     assert client.get("/api/health").json()["run"]["n_items"] == before
     assert "x4" not in Recommender.load(run_dir).items
     store.close()
-
-
-def test_added_items_file_is_the_record(run_dir: Path) -> None:
-    assert (run_dir / ADDED_ITEMS).exists()
 
 
 # -- item representations -------------------------------------------------------------------------
