@@ -124,7 +124,15 @@ def test_no_validation_or_test_target_reaches_the_adaptation_data(context: str) 
     catalog = ItemCatalog({i: f"title {i}" for i in ids})
     config = AdaptConfig(context=context, max_pairs=10_000)
     pairs = training_pairs(split, catalog, config)
-    assert len(pairs) == 20 * 5 - sum(a == b for a, b in pairs)  # every training transition, no more
+    # every training transition (but those whose two texts are equal), and nothing else
+    train = [seq[:-2] for seq in sequences]
+    transitions = [(seq[:t], seq[t]) for seq in train for t in range(1, len(seq))]
+    if context == "previous":
+        expected = [(f"title {h[-1]}", f"title {n}") for h, n in transitions if h[-1] != n]
+    else:
+        expected = [(" ; ".join(f"title {i}" for i in h[-3:]), f"title {n}") for h, n in transitions]
+        expected = [(a, b) for a, b in expected if a != b]
+    assert sorted(pairs) == sorted(expected)
     text = " ".join(a + " " + b for a, b in pairs)
     assert "val" not in text and "test" not in text
     queries, _, relevant = validation_task(split, catalog, config)
