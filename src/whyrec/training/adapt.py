@@ -192,7 +192,7 @@ def _fit(base_path: str, pairs: list[tuple[str, str]], queries: dict[str, str], 
             module.requires_grad_(False)
     elif config.tune == "adapter":
         transformer.requires_grad_(False)
-        dim = int(model.get_sentence_embedding_dimension() or transformer.config.hidden_size)
+        dim = int(transformer.config.hidden_size)  # the width MiniLM-style mean pooling keeps
         adapter = Dense(dim, dim, bias=True, activation_function=torch.nn.Identity(),
                         init_weight=torch.zeros(dim, dim), init_bias=torch.zeros(dim),
                         use_residual=True)  # fmt: skip
