@@ -18,6 +18,7 @@ from whyrec.explain.quality import explanation_metrics
 from whyrec.models import Scorer
 from whyrec.models.parallel import Processes
 from whyrec.training import Recommender, build_models, parse_settings
+from whyrec.training.adapt import AdaptConfig
 from whyrec.training.distributed import check_device, in_group, launch, launched_by_torchrun
 from whyrec.training.feedback import retrain_with_feedback
 from whyrec.training.pipeline import (
@@ -64,12 +65,12 @@ def cmd_train(args: argparse.Namespace) -> int:
         row = in_group(args.device, _train_in_torchrun, args, model, settings)
     elif args.nproc > 1:
         _prepare_out(args.out, args.overwrite)
-        prepared = prepare(args.dataset, load_options(args), args.encoder, progress=not args.quiet)
+        prepared = prepare(args.dataset, load_options(args), args.encoder, not args.quiet, _adapt(args))
         work = (prepared, args.model, args.out, model, settings, args.quiet, args.tensorboard)
         row = launch(args.nproc, args.device, _train_worker, *work)
     else:
         _prepare_out(args.out, args.overwrite)
-        prepared = prepare(args.dataset, load_options(args), args.encoder, progress=not args.quiet)
+        prepared = prepare(args.dataset, load_options(args), args.encoder, not args.quiet, _adapt(args))
         _, row = train_run(
             prepared,
             args.model,
@@ -132,10 +133,16 @@ def _retrain(args: argparse.Namespace) -> int:
         overwrite=args.overwrite,
         db=args.db,
         progress=not args.quiet,
+        adapt=_adapt(args),
     )
     print(f"saved run {done.out}: {done.model} with {done.report.events_used:,} feedback events, "
           f"test NDCG@10 {done.test['NDCG@10']:.4f}, HR@10 {done.test['HR@10']:.4f}")  # fmt: skip
     return 0
+
+
+def _adapt(args: argparse.Namespace) -> AdaptConfig | None:
+    """--adapt-encoder: the default adaptation (see whyrec.training.adapt.AdaptConfig)."""
+    return AdaptConfig() if getattr(args, "adapt_encoder", False) else None
 
 
 def cmd_evaluate(args: argparse.Namespace) -> int:
@@ -151,7 +158,7 @@ def cmd_evaluate(args: argparse.Namespace) -> int:
         raise WhyrecError(f"--nproc must be at least 1, not {args.nproc}")
     if (args.nproc > 1 or args.device != "cpu") and not any(map(uses_processes, models.values())):
         raise WhyrecError(f"--nproc and --device train sequence models; none of {', '.join(names)} is one")
-    prepared = prepare(args.dataset, load_options(args), args.encoder, progress=not args.quiet)
+    prepared = prepare(args.dataset, load_options(args), args.encoder, not args.quiet, _adapt(args))
     if args.nproc > 1:
         rows = launch(args.nproc, args.device, _evaluate_worker, prepared, models, args)
     else:

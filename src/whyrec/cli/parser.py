@@ -36,6 +36,12 @@ def add_dataset_options(parser: argparse.ArgumentParser, dataset_help: str | Non
         default=None,
         help="text encoder: minilm (default, bundled), hashing, or a sentence-transformers path",
     )
+    parser.add_argument(
+        "--adapt-encoder",
+        action="store_true",
+        help="fine-tune the text encoder on the training split's next-item pairs first (cached; "
+        "saved in the run); needs whyrec[adapt]",
+    )
 
 
 def _delimiter(text: str | None) -> str | None:

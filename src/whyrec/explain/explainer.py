@@ -52,6 +52,9 @@ class Explainer:
         self.terms = TermIndex(recommender.catalog, recommender.items.ids)
         self._checker: GroundingChecker | None = None
 
+    def refresh_catalog(self) -> None:  # after items were added to the recommender's catalogue
+        self.terms, self._checker = TermIndex(self.rec.catalog, self.rec.items.ids), None
+
     @property
     def grounding(self) -> GroundingChecker:
         if self._checker is None:

@@ -147,6 +147,13 @@ class ItemEmbeddingConfig(Config):
     """How an item is represented: a learned ID embedding plus a learned projection of its text."""
 
     use_text: bool = True  # add the projected LM vector to each item's ID embedding
+    # False: text alone (no ID embedding), so any item with text can be ranked, trained or not
+    use_ids: bool = True
+    # how the frozen LM vector is mapped into the model: "linear" (a learned projection) or
+    # "whitening" (UniSRec's parametric whitening, (x - b) W, learned with the sequence model)
+    text_adaptor: Literal["linear", "whitening"] = "linear"
+    # whitening: more than 1 mixes that many whitening experts through a learned gate (UniSRec's MoE)
+    experts: int = setting(1, ge=1, le=16)
     # share of items shown by text alone in a training step (cold start): 0.3 lifted held-out
     # items on Scientific and its validation NDCG@10 a little, but lowered ml-100k's, so 0
     id_dropout: float = setting(0.0, ge=0, lt=1)
@@ -165,3 +172,9 @@ class ItemEmbeddingConfig(Config):
             raise ValueError(
                 "id_dropout and cold_neighbours need use_text=true (a cold item has only its text)"
             )
+        if not self.use_ids and not self.use_text:
+            raise ValueError("use_ids=false needs use_text=true (an item needs an ID or its text)")
+        if not self.use_ids and (self.id_dropout > 0 or self.cold_neighbours > 0):
+            raise ValueError("id_dropout and cold_neighbours act on ID embeddings: they need use_ids=true")
+        if self.experts > 1 and self.text_adaptor != "whitening":
+            raise ValueError("experts > 1 needs text_adaptor=whitening")

@@ -235,6 +235,12 @@ class Hybrid:
             out += w.ease * self._normalise(self.ease.score(histories), histories)
         return out
 
+    def add_items(self, item_vectors: np.ndarray) -> None:
+        """Pass new items to every part (each ranks them as it ranks items unseen in training)."""
+        for part in self.parts().values():
+            part.add_items(item_vectors)  # type: ignore[attr-defined]
+        self.n_items += len(item_vectors)
+
     def save(self, directory: Path) -> None:
         for name, part in self.parts().items():
             sub = directory / f"hybrid_{name}"

@@ -60,6 +60,25 @@ class Block(nn.Module):
         return h + byte_dropout(self.ff2(inner), self.dropout, self.training)
 
 
+class Whitening(nn.Module):
+    """UniSRec's parametric whitening of frozen LM vectors, ``(x - b) W``, optionally a mixture of
+    such experts weighted by a learned softmax gate on ``x``."""
+
+    def __init__(self, text_dim: int, dim: int, experts: int = 1) -> None:
+        super().__init__()
+        self.bias = nn.Parameter(torch.zeros(experts, text_dim))
+        self.weight = nn.Parameter(torch.randn(experts, text_dim, dim) * 0.05)
+        self.gate = nn.Linear(text_dim, experts, bias=False) if experts > 1 else None
+        if self.gate is not None:
+            nn.init.zeros_(self.gate.weight)  # experts start equally weighted
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:  # (N, text_dim) -> (N, dim)
+        out = torch.einsum("nei,eid->ned", x[:, None, :] - self.bias[None], self.weight)
+        if self.gate is None:
+            return out[:, 0]
+        return (out * self.gate(x).softmax(-1)[:, :, None]).sum(dim=1)
+
+
 class ItemEmbedding(nn.Module):
     """An item's representation: a learned ID embedding plus a learned projection of its LM vector.
 
@@ -69,6 +88,8 @@ class ItemEmbedding(nn.Module):
     way, which trains the text projection and that shared vector for exactly this use. With
     ``cold_neighbours`` = k > 0, a cold item instead borrows, at inference, the ID embeddings of
     the k seen items whose LM vectors are closest to its own (weighted by that cosine similarity).
+    With ``use_ids`` false there is no ID part at all: every item is its projected text. The
+    projection is a linear map, or (``adaptor="whitening"``) a parametric whitening (:class:`Whitening`).
     """
 
     def __init__(
@@ -79,10 +100,17 @@ class ItemEmbedding(nn.Module):
         seen: torch.Tensor,
         id_dropout: float = 0.0,
         cold_neighbours: int = 0,
+        *,
+        use_ids: bool = True,
+        adaptor: str = "linear",
+        experts: int = 1,
     ) -> None:
         super().__init__()
+        if not use_ids and text_vectors is None:
+            raise ValueError("an item representation without IDs needs text vectors")
         self.n_items = n_items
         self.cold_neighbours = cold_neighbours
+        self.use_ids = use_ids
         # in training, the share of items whose ID part is hidden for a step (text only), so the
         # text projection alone learns to place items: what cold items have at inference
         self.id_dropout = id_dropout
@@ -90,35 +118,59 @@ class ItemEmbedding(nn.Module):
         nn.init.normal_(self.ids.weight, std=0.05)
         with torch.no_grad():
             self.ids.weight[0].zero_()
+        if not use_ids:
+            self.ids.weight.requires_grad_(False)
         # (n_items + 2,) 1 for items seen in training, 0 for padding, mask token and cold items
         self.seen: torch.Tensor
         self.text_vectors: torch.Tensor
         self.register_buffer("seen", seen.float())
         # the ID part of an item without one (cold, or ID-dropped in a training step)
-        self.unknown = nn.Parameter(torch.zeros(dim))
-        self.text: nn.Linear | None = None
+        self.unknown = nn.Parameter(torch.zeros(dim), requires_grad=use_ids)
+        self.text: nn.Module | None = None
         if text_vectors is not None:
             padded = torch.zeros(n_items + 2, text_vectors.shape[1])
             padded[1 : n_items + 1] = text_vectors
             self.register_buffer("text_vectors", padded, persistent=False)  # frozen LM vectors
-            self.text = nn.Linear(text_vectors.shape[1], dim, bias=False)
-            nn.init.normal_(self.text.weight, std=0.05)
+            if adaptor == "whitening":
+                self.text = Whitening(text_vectors.shape[1], dim, experts)
+            else:
+                self.text = nn.Linear(text_vectors.shape[1], dim, bias=False)
+                nn.init.normal_(self.text.weight, std=0.05)
         self.mask_weight = nn.Parameter(torch.zeros(dim))
 
     def table(self) -> torch.Tensor:  # (n_items + 2, dim)
         real = torch.ones_like(self.seen)
         real[0] = 0  # padding stays zero
-        keep = self.seen * real
-        if self.training and self.id_dropout > 0 and self.text is not None:
-            keep = keep * (torch.rand(len(keep), device=keep.device) >= self.id_dropout)
-        ids = self.ids.weight
-        if not self.training and self.cold_neighbours > 0 and self.text is not None:
-            ids, keep = self._borrowed_ids(ids, keep)
-        weight = ids * keep[:, None] + ((real - keep)[:, None] * self.unknown[None])
+        if self.use_ids:
+            keep = self.seen * real
+            if self.training and self.id_dropout > 0 and self.text is not None:
+                keep = keep * (torch.rand(len(keep), device=keep.device) >= self.id_dropout)
+            ids = self.ids.weight
+            if not self.training and self.cold_neighbours > 0 and self.text is not None:
+                ids, keep = self._borrowed_ids(ids, keep)
+            weight = ids * keep[:, None] + ((real - keep)[:, None] * self.unknown[None])
+        else:
+            weight = torch.zeros_like(self.ids.weight)
         if self.text is not None:
-            weight = weight + self.text(self.text_vectors)
+            weight = weight + self.text(self.text_vectors) * real[:, None]
         # the mask token has its own learned vector
         return torch.cat([weight[:-1], self.mask_weight[None]], dim=0)
+
+    def extend(self, text_vectors: torch.Tensor) -> None:
+        """Add items after the last one (before the mask token) from their LM vectors alone: they
+        have no ID embedding (unseen in training), exactly as cold items are represented."""
+        if self.text is None:
+            raise ValueError("a model without text cannot take new items")
+        n_new = len(text_vectors)
+        dim = self.ids.weight.shape[1]
+        with torch.no_grad():
+            ids = torch.cat([self.ids.weight[:-1], torch.zeros(n_new, dim), self.ids.weight[-1:]])
+            self.ids.weight = nn.Parameter(ids, requires_grad=self.use_ids)
+            self.ids.num_embeddings = len(ids)
+            self.seen = torch.cat([self.seen[:-1], torch.zeros(n_new), self.seen[-1:]])
+            vectors = text_vectors.to(self.text_vectors.dtype)
+            self.text_vectors = torch.cat([self.text_vectors[:-1], vectors, self.text_vectors[-1:]])
+        self.n_items += n_new
 
     def _borrowed_ids(self, ids: torch.Tensor, keep: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
         """IDS with each cold item's row replaced by the similarity-weighted mean of its

@@ -117,6 +117,9 @@ class SequenceModel:
             torch.from_numpy(seen_padded),
             self.items.id_dropout,
             self.items.cold_neighbours,
+            use_ids=self.items.use_ids,
+            adaptor=self.items.text_adaptor,
+            experts=self.items.experts,
         )
         return self._build_net(items)
 
@@ -318,6 +321,13 @@ class SequenceModel:
         net = self._require_net()
         self.items = replace(self.items, cold_neighbours=k)
         net.items.cold_neighbours = k
+        self._table = None
+
+    def add_items(self, item_vectors: np.ndarray) -> None:
+        """Rank new items from now on, from their LM vectors alone (as items unseen in training)."""
+        net = self._require_net()
+        net.items.extend(torch.from_numpy(np.asarray(item_vectors, np.float32)))
+        self.n_items += len(item_vectors)
         self._table = None
 
     # -- scoring ----------------------------------------------------------------------------

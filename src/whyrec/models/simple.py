@@ -51,6 +51,11 @@ class Popularity:
     def score(self, histories: Sequence[np.ndarray]) -> np.ndarray:
         return np.tile(self.counts, (len(histories), 1))
 
+    def add_items(self, item_vectors: np.ndarray) -> None:
+        """New items have no training interactions: a count of 0."""
+        self.counts = np.concatenate([self.counts, np.zeros(len(item_vectors), np.float32)])
+        self.n_items = len(self.counts)
+
     def save(self, directory: Path) -> None:
         np.save(directory / "pop_counts.npy", self.counts)
 
@@ -107,6 +112,13 @@ class ItemKNN:
     def score(self, histories: Sequence[np.ndarray]) -> np.ndarray:
         return np.asarray((_history_matrix(histories, self.n_items) @ self.similarity).todense())
 
+    def add_items(self, item_vectors: np.ndarray) -> None:
+        """New items co-occur with nothing yet: similarity 0 to every item."""
+        n = self.n_items + len(item_vectors)
+        sim = self.similarity.tocoo()
+        self.similarity = sp.csr_matrix((sim.data, (sim.row, sim.col)), shape=(n, n), dtype=np.float32)
+        self.n_items = n
+
     def contributions(self, history: np.ndarray, item_idx: int) -> np.ndarray:
         """Exact contribution of each history position to ``item_idx``'s score."""
         column = np.asarray(self.similarity[:, item_idx].todense()).ravel()
@@ -156,6 +168,9 @@ class ContentModel:
         self.n_items = len(self.item_vectors)
         self.fitted = True
         return self
+
+    def add_items(self, item_vectors: np.ndarray) -> None:
+        self.use_vectors(np.concatenate([self.item_vectors, np.asarray(item_vectors, np.float32)]))
 
     def profiles(self, histories: Sequence[np.ndarray]) -> np.ndarray:
         out = np.zeros((len(histories), self.item_vectors.shape[1]), dtype=np.float32)

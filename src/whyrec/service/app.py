@@ -17,6 +17,7 @@ from whyrec.events.store import EventStore, StoreError
 from whyrec.service.ask import Answerer
 from whyrec.service.auth import Authority
 from whyrec.service.headers import SecurityHeaders
+from whyrec.service.items import AddItemError, build_items_router
 from whyrec.service.limits import Limiter, RateLimitedError
 from whyrec.service.live import LiveRecommender, NotRankableError
 from whyrec.service.routes import build_router
@@ -70,7 +71,9 @@ def create_app(
     authority = Authority(settings.api_key, store, settings.token_ttl_seconds)
     app.state.authority = authority  # read by the access dependencies of every route
     app.state.limiter = Limiter({"events": settings.events_per_minute, "ask": settings.asks_per_minute})
-    app.include_router(build_router(live, search, Answerer(live), store, settings, authority))
+    answerer = Answerer(live)
+    app.include_router(build_router(live, search, answerer, store, settings, authority))
+    app.include_router(build_items_router(live, answerer, settings))
     _add_error_handlers(app, settings)
     app.mount("/static", StaticFiles(directory=STATIC_DIR), name="static")
 
@@ -135,6 +138,7 @@ def _add_error_handlers(app: FastAPI, settings: ServiceSettings) -> None:
     app.add_exception_handler(RateLimitedError, answer(429))
     app.add_exception_handler(StoreError, answer(503, settings.store_retry_after_seconds))
     app.add_exception_handler(WhyrecError, answer(400))
+    app.add_exception_handler(AddItemError, answer(422))
     app.add_exception_handler(RequestValidationError, _validation_error)  # type: ignore[arg-type]
 
 

@@ -23,11 +23,13 @@ import numpy as np
 import pandas as pd
 
 from whyrec.data import Dataset, LoadOptions, leave_one_out
-from whyrec.data.dataset import clean
+from whyrec.data.dataset import ItemCatalog, clean
 from whyrec.errors import RunError, WhyrecError
 from whyrec.events import INTEREST_TYPES, EventStore, StoredEvent, default_db_url, digest, fold
 from whyrec.text.encoder import make_encoder
+from whyrec.training.adapt import AdaptConfig
 from whyrec.training.pipeline import prepare, train_run
+from whyrec.training.recommender import ADDED_ITEMS
 from whyrec.training.registry import build_models
 
 log = logging.getLogger(__name__)
@@ -53,10 +55,15 @@ class FoldReport:
                 f"{self.forgotten_users:,} forgotten users left out")  # fmt: skip
 
 
-def fold_events_into(dataset: Dataset, events: Iterable[StoredEvent],
-                     forgotten: Iterable[str] = ()) -> tuple[Dataset, FoldReport]:  # fmt: skip
+def fold_events_into(
+    dataset: Dataset,
+    events: Iterable[StoredEvent],
+    forgotten: Iterable[str] = (),
+    new_items: Iterable[str] = (),
+) -> tuple[Dataset, FoldReport]:
     """A new :class:`Dataset` with every user's stored events applied to their sequence, and the
-    users whose id digest (:func:`whyrec.events.digest`) is in ``forgotten`` left out."""
+    users whose id digest (:func:`whyrec.events.digest`) is in ``forgotten`` left out; events about
+    NEW_ITEMS (items added to the run, in the catalogue) count as well."""
     frame = dataset.interactions
     n_forgotten = 0
     forgotten = set(forgotten)
@@ -65,7 +72,7 @@ def fold_events_into(dataset: Dataset, events: Iterable[StoredEvent],
         n_forgotten = len(gone)
         frame = frame[~frame["user_id"].isin(gone)]
         events = [e for e in events if digest(e.user_id) not in forgotten]
-    known_items = set(frame["item_id"].unique())
+    known_items = set(frame["item_id"].unique()) | set(new_items)
     sequences = dataset.sequences()
     last_seen = frame.groupby("user_id", sort=False)["timestamp"].max().to_dict()
     events = sorted(events, key=lambda e: (e.user_id, e.event_id))
@@ -124,6 +131,7 @@ def retrain_with_feedback(
     overwrite: bool = False,
     db: str | None = None,
     progress: bool = True,
+    adapt: AdaptConfig | None = None,
 ) -> Retrained:
     """The ``train --run RUN [--with-feedback]`` command (see the module docstring).
 
@@ -155,8 +163,16 @@ def retrain_with_feedback(
         finally:
             store.close()
         log.info(f"read {len(events):,} stored events")
-    prepared = prepare(spec, options or LoadOptions(), encoder, progress=progress)
-    folded, report = fold_events_into(prepared.dataset, events, forgotten)
+    prepared = prepare(spec, options or LoadOptions(), encoder, progress=progress, adapt=adapt)
+    added = _added_items(run_dir)
+    if added:
+        catalog = prepared.dataset.catalog
+        ids = list(dict.fromkeys([*catalog.titles, *catalog.attributes, *catalog.descriptions]))
+        records = catalog.to_records(ids) + added
+        with_added = replace(prepared.dataset, catalog=ItemCatalog.from_records(records))
+        prepared = replace(prepared, dataset=with_added)
+        log.info(f"{len(added):,} items added to the run in service are in the catalogue")
+    folded, report = fold_events_into(prepared.dataset, events, forgotten, [str(r["item_id"]) for r in added])
     log.info(report.line())
     split = leave_one_out(folded)
     vectors = prepared.item_vectors
@@ -167,9 +183,23 @@ def retrain_with_feedback(
     prepared = replace(prepared, dataset=folded, split=split, item_vectors=vectors)
     out.mkdir(parents=True, exist_ok=True)
     log.info(f"retraining {name} on {spec} with feedback from {run_dir}")
-    _, row = train_run(prepared, name, out, progress=progress, model=scorer, settings=merged)
+    recommender, row = train_run(prepared, name, out, progress=progress, model=scorer, settings=merged)
+    untrained = [r for r in added if str(r["item_id"]) not in recommender.items]
+    if untrained:  # added items nobody has used yet stay added items of the new run
+        texts = [folded.catalog.text(str(r["item_id"])) for r in untrained]
+        recommender.add_items(untrained, make_encoder(encoder, progress=progress).encode(texts))
+        recommender.save_added(out)
     (out / "feedback.json").write_text(json.dumps({"source_run": str(run_dir), **vars(report)}, indent=2))
     return Retrained(out=out, model=name, report=report, test=row)
+
+
+def _added_items(run_dir: Path) -> list[dict]:
+    """The catalogue records of the items added to the run in service (``POST /api/items``)."""
+    path = run_dir / ADDED_ITEMS
+    try:
+        return list(json.loads(path.read_text())) if path.exists() else []
+    except (OSError, ValueError) as exc:
+        raise RunError(f"the items added to run {run_dir} cannot be read: {exc}") from None
 
 
 def _run_info(run_dir: Path) -> dict:

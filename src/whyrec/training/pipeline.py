@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import logging
+import shutil
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -18,6 +19,7 @@ from whyrec.models.base import FitData, LogFn, Scorer
 from whyrec.models.parallel import Processes
 from whyrec.models.sequence import SequenceModel
 from whyrec.text.encoder import make_encoder
+from whyrec.training.adapt import AdaptConfig, Adapted, adapt_encoder
 from whyrec.training.recommender import Recommender
 from whyrec.training.registry import build_models
 
@@ -31,6 +33,7 @@ class Prepared:
     split: SequenceSplit
     item_vectors: np.ndarray
     encoder_name: str
+    adapted: Adapted | None = None  # the encoder fine-tuned on the training split (--adapt-encoder)
 
 
 def prepare(
@@ -38,8 +41,11 @@ def prepare(
     options: LoadOptions | None = None,
     encoder: str | None = None,
     progress: bool = True,
+    adapt: AdaptConfig | None = None,
 ) -> Prepared:
-    """Load and clean the dataset (logging the cleaning report), split it, encode item text."""
+    """Load and clean the dataset (logging the cleaning report), split it, encode item text. With
+    ADAPT, the encoder is first fine-tuned on the training split (see :mod:`whyrec.training.adapt`)
+    and the item text is encoded by the adapted encoder."""
     dataset = load_dataset(spec, options)
     log.info(f"dataset {dataset.name}")
     for line in dataset.report.lines():
@@ -47,11 +53,15 @@ def prepare(
     split = leave_one_out(dataset)
     if split.dropped_short_users:
         log.info(f"  users with fewer than 3 interactions (not split) {split.dropped_short_users:,}")
+    adapted = None
+    if adapt is not None:
+        adapted = adapt_encoder(split, dataset.catalog, encoder, adapt, progress=progress)
+        encoder = str(adapted.path)
     text_encoder = make_encoder(encoder, progress=progress)
     vectors = text_encoder.encode([dataset.catalog.text(i) for i in split.items.ids])
     encoded = getattr(text_encoder, "last_encoded", len(vectors))
     log.info(f"text encoder {text_encoder.name}: {len(vectors):,} items, {encoded:,} newly encoded")
-    return Prepared(spec, dataset, split, vectors, text_encoder.name)
+    return Prepared(spec, dataset, split, vectors, text_encoder.name, adapted)
 
 
 def metrics_row(prepared: Prepared, model: Scorer, test: dict[str, float]) -> dict[str, Any]:
@@ -141,6 +151,12 @@ def train_run(
     histories = {
         u: split.items.lookup_ids(seq) for u, seq in zip(split.users.ids, split.sequences, strict=True)
     }
+    encoder_info: dict[str, Any] = {"encoder": prepared.encoder_name}
+    if prepared.adapted is not None:  # the run keeps its own copy; search encodes queries with it
+        copy = Path(out).resolve() / prepared.adapted.path.name
+        if not copy.exists():
+            shutil.copytree(prepared.adapted.path, copy)
+        encoder_info = {"encoder": str(copy), "adaptation": prepared.adapted.report}
     recommender = Recommender(
         model,
         split.items,
@@ -149,7 +165,7 @@ def train_run(
         histories,
         info={
             "dataset": prepared.spec,
-            "encoder": prepared.encoder_name,
+            **encoder_info,
             "metrics": row,
             **({"settings": settings} if settings else {}),
         },

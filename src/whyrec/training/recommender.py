@@ -12,7 +12,7 @@ import numpy as np
 
 from whyrec.data.dataset import ItemCatalog
 from whyrec.data.vocab import Vocabulary
-from whyrec.errors import RunError, UnknownIdError
+from whyrec.errors import RunError, UnknownIdError, WhyrecError
 from whyrec.metrics import top_indices
 from whyrec.models.base import Scorer
 from whyrec.training.registry import model_class
@@ -20,6 +20,9 @@ from whyrec.training.retrieval import RetrievalConfig, Retriever, UserVectors, i
 
 #: the layout of a run directory; a run of another format is refused with a clear message
 RUN_FORMAT = 2
+
+#: items added to a trained run (``POST /api/items``): their catalogue records and LM vectors
+ADDED_ITEMS, ADDED_VECTORS = "added_items.json", "added_item_vectors.npy"
 
 #: how strongly "not interested" pushes down an item's LM-space neighbours (in z-score units)
 AVOID_STRENGTH = 2.0
@@ -62,6 +65,8 @@ class Recommender:
         self.retrieval_config = RetrievalConfig()
         self._retrieval: tuple[Retriever, UserVectors] | None = None
         self._retrieval_decided = False
+        self.added: list[dict] = []  # catalogue records of the items added after training
+        self.added_vectors = np.zeros((0, self.item_vectors.shape[1]), np.float32)
 
     # -- ids ------------------------------------------------------------------------------------
     @property
@@ -208,6 +213,50 @@ class Recommender:
         hits = [i for i in self.items.ids if all(w in self.catalog.text(i).lower() for w in words)]
         return [(i, self.catalog.title(i)) for i in hits[:k]]
 
+    # -- new items ------------------------------------------------------------------------------
+    def add_items(self, records: list[dict], vectors: np.ndarray) -> None:
+        """Rank, search and explain these items from now on, without retraining: each model scores
+        them as it scores items unseen in training (from their LM VECTORS). RECORDS are catalogue
+        records (``item_id``, ``title``, ``attributes``, ``description``); all or nothing."""
+        add = getattr(self.model, "add_items", None)
+        if add is None:
+            raise WhyrecError(f"the {self.model.name} model cannot take new items")
+        ids = [str(r["item_id"]) for r in records]
+        known = [i for i in ids if i in self.items]
+        if known or len(set(ids)) != len(ids):
+            raise WhyrecError(f"item id {(known or ids)[0]!r} is already in the catalogue or repeated")
+        vectors = np.asarray(vectors, dtype=np.float32)
+        if vectors.shape != (len(ids), self.item_vectors.shape[1]):
+            width = self.item_vectors.shape[1]
+            raise WhyrecError(f"new item vectors are {vectors.shape}, not ({len(ids)}, {width})")
+        add(vectors)
+        self.items = Vocabulary([*self.items.ids, *ids])
+        new = ItemCatalog.from_records(list(records))
+        # in place: whoever holds the catalogue sees the new items
+        self.catalog.titles.update(new.titles)
+        self.catalog.attributes.update(new.attributes)
+        self.catalog.descriptions.update(new.descriptions)
+        self.item_vectors = np.concatenate([self.item_vectors, vectors])
+        self.added = [*self.added, *records]
+        self.added_vectors = np.concatenate([self.added_vectors, vectors])
+
+    def save_added(self, run_dir: Path) -> None:
+        """Write the added items into RUN_DIR (each file replaced whole, never half-written)."""
+        run_dir = Path(run_dir)
+        vectors, records = run_dir / ADDED_VECTORS, run_dir / ADDED_ITEMS
+        np.save(run_dir / "added.tmp.npy", self.added_vectors)
+        (run_dir / "added.tmp.json").write_text(json.dumps(self.added))
+        (run_dir / "added.tmp.npy").replace(vectors)
+        (run_dir / "added.tmp.json").replace(records)  # written last: it says how many rows count
+
+    def _load_added(self, run_dir: Path) -> None:
+        if not (run_dir / ADDED_ITEMS).exists():
+            return
+        records = json.loads((run_dir / ADDED_ITEMS).read_text())
+        vectors = np.load(run_dir / ADDED_VECTORS)[: len(records)]
+        if records:
+            self.add_items(records, vectors)
+
     # -- persistence ----------------------------------------------------------------------------
     def save(self, run_dir: Path) -> None:
         run_dir = Path(run_dir)
@@ -240,7 +289,12 @@ class Recommender:
             model = model_class(info["model"]).load(run_dir / "model", vectors)
         except (OSError, KeyError, ValueError) as exc:
             raise RunError(f"run directory {run_dir} is incomplete or damaged: {exc}") from None
-        return cls(model, items, catalog, vectors, histories, info)
+        recommender = cls(model, items, catalog, vectors, histories, info)
+        try:
+            recommender._load_added(run_dir)
+        except (OSError, KeyError, ValueError, WhyrecError) as exc:
+            raise RunError(f"the items added to run {run_dir} cannot be read: {exc}") from None
+        return recommender
 
     @staticmethod
     def saved_model(run_dir: str | Path) -> str | None:

@@ -1,0 +1,257 @@
+"""``--adapt-encoder``: fine-tune the item-text encoder on behaviour before the models are fitted.
+
+The supervision is the users' next item, from the TRAINING part of the split only: each pair is
+(the text of what a user had just consumed, the text of the item they took next), and
+sentence-transformers' own trainer fits the encoder with an in-batch contrastive loss
+(MultipleNegativesRankingLoss) over duplicate-free batches. Validation targets serve only to
+stop early and keep the best checkpoint (NDCG@10 of retrieving each user's validation item from
+their last training context among all items); test targets are never read.
+
+The adapted encoder is cached under ``$WHYREC_CACHE/adapted/<key>``, keyed by the base model,
+the training pairs (so the data and split) and the config, and copied into each run directory.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import logging
+import random
+import resource
+import shutil
+import tempfile
+import time
+from collections.abc import Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, Literal
+
+import numpy as np
+
+from whyrec.data.dataset import ItemCatalog
+from whyrec.data.split import SequenceSplit
+from whyrec.errors import WhyrecError
+from whyrec.models.config import Config, setting
+from whyrec.offline import stay_offline
+from whyrec.text.encoder import DEFAULT_MODEL, default_cache_dir, default_model_path
+
+log = logging.getLogger(__name__)
+
+VALID_METRIC = "valid_cosine_ndcg@10"  # what the trainer's evaluator reports (eval_ prefixed)
+
+
+@dataclass(frozen=True)
+class AdaptConfig(Config):
+    """How the encoder is adapted (``--set`` does not reach it; change it in code or benchmarks)."""
+
+    # what is trained: every layer, the top ``top_layers`` Transformer layers, or a residual linear
+    # adapter after pooling (the Transformer frozen)
+    tune: Literal["all", "top", "adapter"] = "top"
+    top_layers: int = setting(2, ge=1)
+    # the anchor of a pair: the previous item's text, or the titles of the last ``recent`` items
+    context: Literal["previous", "recent"] = "previous"
+    recent: int = setting(3, ge=1)
+    max_pairs: int = setting(12000, ge=16)  # sampled from all training transitions
+    epochs: int = setting(1, ge=1)
+    batch_size: int = setting(64, ge=2)
+    lr: float = setting(5e-5, gt=0)
+    max_seq_length: int = setting(64, ge=8)  # tokens; also used when encoding the catalogue after
+    eval_steps: int = setting(50, ge=1)
+    patience: int = setting(2, ge=1)  # evaluations without a better validation NDCG@10
+    valid_users: int = setting(500, ge=1)  # validation users sampled for early stopping
+    max_minutes: float = setting(12.0, gt=0)  # training stops here whatever the schedule says
+    seed: int = setting(0, ge=0)
+
+
+@dataclass(frozen=True)
+class Adapted:
+    """An adapted encoder on disk and what adapting it did."""
+
+    path: Path
+    report: dict[str, Any]
+
+
+def _context(config: AdaptConfig, catalog: ItemCatalog, ids: Sequence[str]) -> str:
+    if config.context == "previous":
+        return catalog.text(ids[-1])
+    return " ; ".join(catalog.title(i) for i in ids[-config.recent :])
+
+
+def training_pairs(split: SequenceSplit, catalog: ItemCatalog, config: AdaptConfig) -> list[tuple[str, str]]:
+    """(context text, next item text) for transitions inside the training sequences only; at most
+    ``max_pairs``, sampled with the config's seed. Pairs whose two texts are equal are dropped."""
+    transitions = [(u, t) for u, seq in enumerate(split.train()) for t in range(1, len(seq))]
+    rng = random.Random(config.seed)
+    if len(transitions) > config.max_pairs:
+        transitions = rng.sample(transitions, config.max_pairs)
+    train = split.train()
+    pairs = []
+    for user, t in transitions:
+        ids = split.items.lookup_ids(train[user][max(0, t - config.recent) : t])
+        anchor, positive = _context(config, catalog, ids), catalog.text(split.items.id(train[user][t]))
+        if anchor != positive:
+            pairs.append((anchor, positive))
+    return pairs
+
+
+def validation_task(
+    split: SequenceSplit, catalog: ItemCatalog, config: AdaptConfig
+) -> tuple[dict[str, str], dict[str, str], dict[str, set[str]]]:
+    """Queries (sampled users' last training context), the corpus (every item) and each query's
+    relevant item (the user's validation target): for early stopping only."""
+    histories, targets = split.valid()
+    users = [u for u, h in enumerate(histories) if len(h)]
+    users = random.Random(config.seed + 1).sample(users, min(config.valid_users, len(users)))
+    queries = {str(u): _context(config, catalog, split.items.lookup_ids(histories[u][-config.recent :]))
+               for u in users}  # fmt: skip
+    corpus = {item: catalog.text(item) for item in split.items.ids}
+    relevant = {str(u): {split.items.id(targets[u])} for u in users}
+    return queries, corpus, relevant
+
+
+def cache_key(base: str, pairs: list[tuple[str, str]], config: AdaptConfig, valid_ids: list[str]) -> str:
+    digest = hashlib.sha256()
+    digest.update(json.dumps([base, config.to_dict(), valid_ids], sort_keys=True).encode())
+    for anchor, positive in pairs:
+        digest.update(anchor.encode() + b"\x00" + positive.encode() + b"\x01")
+    return digest.hexdigest()[:16]
+
+
+def adapt_encoder(
+    split: SequenceSplit,
+    catalog: ItemCatalog,
+    base: str | None = None,
+    config: AdaptConfig | None = None,
+    cache_dir: Path | None = None,
+    progress: bool = True,
+) -> Adapted:
+    """Fine-tune BASE (a sentence-transformers path; default the bundled MiniLM) on SPLIT's
+    training transitions, or reuse the cached result of the same base, pairs and config."""
+    config = config or AdaptConfig()
+    if base in (None, "", "minilm", DEFAULT_MODEL):
+        base_path, base_name = default_model_path(), DEFAULT_MODEL
+    elif base.startswith("hashing"):
+        raise WhyrecError("--adapt-encoder needs a language model, not the hashing encoder")
+    else:
+        if not Path(base).exists():
+            raise WhyrecError(f"text encoder model path not found: {base}")
+        base_path, base_name = base, Path(base).name
+    pairs = training_pairs(split, catalog, config)
+    if len(pairs) < config.batch_size:
+        raise WhyrecError(f"too few training transitions to adapt the encoder ({len(pairs)} pairs)")
+    queries, corpus, relevant = validation_task(split, catalog, config)
+    key = cache_key(base_name, pairs, config, sorted(queries))
+    root = (Path(cache_dir) if cache_dir else default_cache_dir().parent) / "adapted"
+    target = root / f"adapted-{key}"
+    if (target / "adaptation.json").exists():
+        log.info(f"adapted encoder from the cache: {target}")
+        return Adapted(target, json.loads((target / "adaptation.json").read_text()))
+    report = _fit(base_path, pairs, queries, corpus, relevant, config, target, progress)
+    report.update(base=base_name, config=config.to_dict(), pairs=len(pairs))
+    (target / "adaptation.json").write_text(json.dumps(report, indent=2))
+    return Adapted(target, report)
+
+
+def _fit(base_path: str, pairs: list[tuple[str, str]], queries: dict[str, str], corpus: dict[str, str],
+         relevant: dict[str, set[str]], config: AdaptConfig, target: Path,
+         progress: bool) -> dict[str, Any]:  # fmt: skip
+    stay_offline()
+    try:
+        import datasets
+        import torch
+        from sentence_transformers import (
+            SentenceTransformer,
+            SentenceTransformerTrainer,
+            SentenceTransformerTrainingArguments,
+        )
+        from sentence_transformers.base.modules import Dense, Normalize
+        from sentence_transformers.base.sampler import BatchSamplers
+        from sentence_transformers.sentence_transformer.evaluation import InformationRetrievalEvaluator
+        from sentence_transformers.sentence_transformer.losses import MultipleNegativesRankingLoss
+        from transformers import EarlyStoppingCallback, TrainerCallback
+    except ImportError as exc:
+        raise WhyrecError(f"--adapt-encoder needs {exc.name}: pip install 'whyrec[adapt]'") from None
+
+    class TimeBudget(TrainerCallback):  # type: ignore[misc]
+        def __init__(self, seconds: float) -> None:
+            self.deadline = time.monotonic() + seconds
+
+        def on_step_end(self, args, state, control, **kwargs):  # type: ignore[no-untyped-def]
+            if time.monotonic() > self.deadline:
+                control.should_training_stop = True
+            return control
+
+    torch.manual_seed(config.seed)
+    model = SentenceTransformer(base_path, device="cpu")
+    model.max_seq_length = config.max_seq_length
+    transformer: Any = model[0].auto_model
+    if config.tune == "top":
+        layers = transformer.encoder.layer
+        frozen = [transformer.embeddings, *layers[: max(0, len(layers) - config.top_layers)]]
+        for module in frozen:
+            module.requires_grad_(False)
+    elif config.tune == "adapter":
+        transformer.requires_grad_(False)
+        dim = int(transformer.config.hidden_size)  # the width MiniLM-style mean pooling keeps
+        adapter = Dense(dim, dim, bias=True, activation_function=torch.nn.Identity(),
+                        init_weight=torch.zeros(dim, dim), init_bias=torch.zeros(dim),
+                        use_residual=True)  # fmt: skip
+        model = SentenceTransformer(modules=[model[0], model[1], adapter, Normalize()], device="cpu")
+    texts: tuple[dict[str, Any], dict[str, Any]] = (dict(queries), dict(corpus))
+    evaluator = InformationRetrievalEvaluator(
+        *texts, relevant, name="valid", main_score_function="cosine", write_csv=False,
+        mrr_at_k=[10], ndcg_at_k=[10], accuracy_at_k=[10], precision_recall_at_k=[10], map_at_k=[10],
+        batch_size=128,
+    )  # fmt: skip
+    start = time.perf_counter()
+    before = float(evaluator(model)[VALID_METRIC])
+    log.info(f"encoder adaptation: {len(pairs):,} training pairs; validation NDCG@10 before {before:.4f}")
+    data = datasets.Dataset.from_dict({"anchor": [a for a, _ in pairs], "positive": [p for _, p in pairs]})
+    with tempfile.TemporaryDirectory(prefix="whyrec-adapt-") as scratch:
+        args = SentenceTransformerTrainingArguments(
+            output_dir=scratch, num_train_epochs=config.epochs, per_device_train_batch_size=config.batch_size,
+            learning_rate=config.lr, warmup_steps=0.1, batch_sampler=BatchSamplers.NO_DUPLICATES,
+            eval_strategy="steps", eval_steps=config.eval_steps, save_strategy="steps",
+            save_steps=config.eval_steps, save_total_limit=2, load_best_model_at_end=True,
+            metric_for_best_model=f"eval_{VALID_METRIC}", greater_is_better=True,
+            logging_steps=config.eval_steps, report_to="none", disable_tqdm=not progress,
+            seed=config.seed, use_cpu=True, dataloader_num_workers=0,
+        )  # fmt: skip
+        trainer = SentenceTransformerTrainer(
+            model=model, args=args, train_dataset=data, loss=MultipleNegativesRankingLoss(model),
+            evaluator=evaluator,
+            callbacks=[EarlyStoppingCallback(config.patience), TimeBudget(60 * config.max_minutes)],
+        )  # fmt: skip
+        trainer.train()
+        history = [
+            {"step": e["step"], "valid_NDCG@10": round(e[f"eval_{VALID_METRIC}"], 5)}
+            for e in trainer.state.log_history
+            if f"eval_{VALID_METRIC}" in e
+        ]
+        best = max([before, *(h["valid_NDCG@10"] for h in history)])
+        steps = int(trainer.state.global_step)
+        if history and best > before:
+            tmp = target.with_name(target.name + ".tmp")
+            shutil.rmtree(tmp, ignore_errors=True)
+            trainer.model.save(str(tmp))  # the best checkpoint (load_best_model_at_end)
+        else:  # adapting did not beat the base model on validation: keep the base model
+            tmp = target.with_name(target.name + ".tmp")
+            shutil.rmtree(tmp, ignore_errors=True)
+            base = SentenceTransformer(base_path, device="cpu")
+            base.max_seq_length = config.max_seq_length
+            base.save(str(tmp))
+    shutil.rmtree(target, ignore_errors=True)
+    tmp.replace(target)
+    seconds = time.perf_counter() - start
+    peak_mb = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+    log.info(f"encoder adaptation: validation NDCG@10 {before:.4f} -> {best:.4f} in {steps} steps, "
+             f"{seconds:.0f}s; saved {target}")  # fmt: skip
+    return {
+        "valid_NDCG@10_before": round(before, 5),
+        "valid_NDCG@10_best": round(best, 5),
+        "kept": "adapted" if best > before else "base",
+        "steps": steps,
+        "evaluations": history,
+        "seconds": round(seconds, 1),
+        "peak_rss_mb": round(float(np.round(peak_mb)), 0),
+    }
