@@ -30,6 +30,7 @@ from whyrec.models import (
 )
 from whyrec.models.nets import byte_dropout
 from whyrec.models.parallel import Step
+from whyrec.models.windows import training_windows
 from whyrec.text import HashingEncoder
 
 from .conftest import markov_sequences, markov_successor
@@ -361,7 +362,7 @@ def test_unseen_items_can_be_left_out_of_the_training_softmax() -> None:
     model = SASRec(SMALL_SASREC, training, ItemEmbeddingConfig(unseen_negatives=False)).fit(fit_data(split))
     net = model.net
     assert net is not None
-    batch = torch.from_numpy(model._windows(split.train())[:16])
+    batch = torch.from_numpy(training_windows(split.train(), SMALL_SASREC.max_len)[:16])
     with torch.no_grad():
         total, n_targets = model._loss(Step(net), batch, torch.Generator())  # eval mode: no dropout
         loss = total / n_targets

@@ -30,6 +30,7 @@ from whyrec.models.config import Config, ItemEmbeddingConfig, TrainingConfig, se
 from whyrec.models.losses import full_softmax, sampled_softmax, uniform_draws
 from whyrec.models.nets import GRU4RecNet, ItemEmbedding, SASRecNet
 from whyrec.models.parallel import Processes, Step
+from whyrec.models.windows import left_pad, training_windows
 
 SequenceNet = SASRecNet | GRU4RecNet
 
@@ -43,15 +44,6 @@ class ArchitectureConfig(Config):
     dim: int = setting(64, ge=1)
     max_len: int = setting(50, ge=2)
     dropout: float = setting(0.2, ge=0, lt=1)
-
-
-def _left_pad(history: np.ndarray, length: int) -> np.ndarray:
-    """Last ``length`` items of a history (0-based indices) as 1-based ids, zero-padded on the left."""
-    out = np.zeros(length, dtype=np.int64)
-    tail = history[-length:] if length else history[:0]
-    if len(tail):
-        out[-len(tail) :] = tail + 1
-    return out
 
 
 class SequenceModel:
@@ -124,22 +116,6 @@ class SequenceModel:
         return self._build_net(items)
 
     # -- training ---------------------------------------------------------------------------
-    def _windows(self, histories: list[np.ndarray]) -> np.ndarray:
-        """Training windows of max_len + 1 items (1-based, left-padded) covering every history."""
-        size = self.config.max_len + 1
-        stride = self.training.window_stride or self.config.max_len
-        rows = []
-        for history in histories:
-            if len(history) < 2:
-                continue
-            end = len(history)
-            while True:
-                rows.append(_left_pad(history[max(0, end - size) : end], size))
-                if end - size <= 0:
-                    break
-                end -= stride
-        return np.stack(rows)
-
     def _loss(
         self, step: nn.Module, batch: torch.Tensor, generator: torch.Generator
     ) -> tuple[torch.Tensor, int]:
@@ -197,7 +173,9 @@ class SequenceModel:
         self.net = net
         step = processes.wrap(Step(net))
         optimiser = torch.optim.AdamW(net.parameters(), lr=config.lr, weight_decay=config.weight_decay)
-        windows = torch.from_numpy(self._windows(split.train()))
+        windows = torch.from_numpy(
+            training_windows(split.train(), self.config.max_len, self.training.window_stride)
+        )
         if len(windows) < processes.world:
             raise WhyrecError(
                 f"{len(windows)} training windows cannot be shared by {processes.world} processes"
@@ -334,10 +312,10 @@ class SequenceModel:
     def _inputs(self, histories: Sequence[np.ndarray]) -> torch.Tensor:
         length = self.config.max_len
         if self.masked:  # predict a [MASK] appended to the history
-            rows = np.stack([_left_pad(np.asarray(h)[-(length - 1) :], length) for h in histories])
+            rows = np.stack([left_pad(np.asarray(h)[-(length - 1) :], length) for h in histories])
             rows = np.concatenate([rows[:, 1:], np.full((len(rows), 1), self.n_items + 1)], axis=1)
             return torch.from_numpy(rows)
-        return torch.from_numpy(np.stack([_left_pad(np.asarray(h), length) for h in histories]))
+        return torch.from_numpy(np.stack([left_pad(np.asarray(h), length) for h in histories]))
 
     def user_vectors(self, histories: Sequence[np.ndarray]) -> np.ndarray:
         """(B, D) the interest representation: the net's last hidden state."""
