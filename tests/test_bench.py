@@ -1,0 +1,104 @@
+"""Each benchmark script runs end to end on a tiny dataset and writes stamped JSON. These are smoke
+tests: they prove the scripts work with today's API, not what they measure."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from whyrec.service.testing import build_tiny_run
+
+from .conftest import markov_sequences
+
+ROOT = Path(__file__).resolve().parents[1]
+FAST = '{"max_epochs": 1, "dim": 16, "max_len": 10}'
+
+
+@pytest.fixture(scope="module")
+def tiny(tmp_path_factory: pytest.TempPathFactory) -> str:
+    """A csv dataset of 80 users over 30 items with a small catalogue."""
+    folder = tmp_path_factory.mktemp("bench-data")
+    rows = ["user_id,item_id,timestamp"]
+    for user, sequence in enumerate(markov_sequences(n_users=80, n_items=30, length=8)):
+        rows += [f"u{user},i{item},{1000 + t}" for t, item in enumerate(sequence)]
+    (folder / "log.csv").write_text("\n".join(rows) + "\n")
+    items = ["item_id,title,genres"] + [f"i{i},Item {i},group{i % 4}" for i in range(30)]
+    (folder / "items.csv").write_text("\n".join(items) + "\n")
+    return f"csv:{folder / 'log.csv'}"
+
+
+def run_bench(name: str, *args: str, timeout: float = 300) -> str:
+    env = {**os.environ, "HF_HUB_OFFLINE": "1", "PYTHONPATH": os.pathsep.join([str(ROOT), str(ROOT / "src")])}
+    done = subprocess.run(
+        [sys.executable, "-m", f"bench.{name}", *args],
+        cwd=ROOT,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=timeout,
+    )
+    assert done.returncode == 0, done.stderr[-3000:]
+    return done.stdout
+
+
+def stamped(path: Path) -> dict:
+    result = json.loads(path.read_text())
+    assert len(result["stamp"]["commit"]) >= 7 and "config" in result["stamp"]
+    return result
+
+
+def test_sweep(tiny: str, tmp_path: Path) -> None:
+    out = tmp_path / "sweep.json"
+    run_bench("sweep", tiny, "--config", FAST, "--out", str(out))
+    rows = json.loads(out.read_text())["rows"]
+    assert len(rows) == 1 and 0 <= rows[0]["valid_NDCG@10"] <= 1
+
+
+def test_ablation_and_its_table(tiny: str, tmp_path: Path) -> None:
+    out = tmp_path / "ablation.json"
+    run_bench("ablation", tiny, "--variant", f"fast={FAST}", "--peers", "itemknn", "--out", str(out))
+    result = stamped(out)
+    assert {row["variant"] for row in result["rows"]} >= {"fast"}
+    assert "fast" in run_bench("ablation_table", str(out))
+
+
+def test_cold_start(tiny: str, tmp_path: Path) -> None:
+    out = tmp_path / "cold.json"
+    run_bench(
+        "cold_start", tiny, "--variants", "max_epochs=1,dim=16", "--cold-neighbours", "0", "--out", str(out)
+    )
+    assert json.loads(out.read_text())["rows"]
+
+
+def test_sampled_softmax(tiny: str, tmp_path: Path) -> None:
+    out = tmp_path / "sampled.json"
+    variants = ["max_epochs=1,dim=16", "max_epochs=1,dim=16,sampled_softmax_above=0"]
+    run_bench("sampled_softmax", tiny, "--variants", *variants, "--out", str(out))
+    assert len(stamped(out)["rows"]) == 2
+
+
+def test_latency(tmp_path: Path) -> None:
+    run = build_tiny_run(tmp_path / "run")
+    out = tmp_path / "latency.json"
+    run_bench("latency", "--run", str(run), "--users", "5", "--repeats", "1", "--no-http", "--json", str(out))
+    assert json.loads(out.read_text())["in_process"]
+
+
+def test_scale(tmp_path: Path) -> None:
+    out = tmp_path / "scale.json"
+    run_bench("scale", "--users", "50", "--items", "300", "--events", "3000", "--knn-events", "3000",
+              "--queries", "5", "--stages", "ingest,knn,retrieval", "--workdir", str(tmp_path / "w"),
+              "--json", str(out))  # fmt: skip
+    assert stamped(out)
+
+
+def test_results_table_reads_harness_json() -> None:
+    harness = sorted((ROOT / "bench" / "results" / "harness").glob("*.json"))
+    if not harness:
+        pytest.skip("no harness results in the checkout")
+    assert "|" in run_bench("results_table", "--readme")
