@@ -19,7 +19,7 @@ from whyrec.service.ask import Answerer
 from whyrec.service.auth import Credential, require_admin
 from whyrec.service.intents import TitleIndex
 from whyrec.service.live import LiveRecommender
-from whyrec.service.schemas import ErrorOut
+from whyrec.service.schemas import AUTH_RESPONSES, ErrorOut
 from whyrec.service.settings import ServiceSettings
 from whyrec.text.encoder import TextEncoder, make_encoder
 
@@ -70,7 +70,9 @@ def build_items_router(live: LiveRecommender, answerer: Answerer, settings: Serv
         return np.asarray(encoder[0].encode(texts), dtype=np.float32)
 
     # adding to the catalogue is for the service key, never a user token
-    @router.post("/items", response_model=NewItemsOut, tags=["items"], responses=BAD_ITEM)
+    @router.post(
+        "/items", response_model=NewItemsOut, tags=["items"], responses={**BAD_ITEM, **AUTH_RESPONSES}
+    )
     def add_items(items: NewItemsBody, _: Annotated[Credential, Depends(require_admin)]) -> NewItemsOut:
         """Add items to the catalogue: each is encoded with the run's text encoder and ranked as
         an item unseen in training (from its text), found by search and explained at once. All

@@ -16,6 +16,7 @@ from whyrec.service.auth import Authority, Credential, credential, require_admin
 from whyrec.service.limits import RateLimitedError, rate_limit
 from whyrec.service.live import LiveRecommender
 from whyrec.service.schemas import (
+    AUTH_RESPONSES,
     AskIn,
     AskOut,
     ErrorOut,
@@ -57,10 +58,7 @@ NOT_FOUND: Responses = {
     404: {"model": ErrorOut, "description": "unknown user (no run history, no events) or item"}
 }
 SEEN: Responses = {409: {"model": ErrorOut, "description": "item seen or hidden"}}
-AUTH: Responses = {
-    401: {"model": ErrorOut, "description": "no credential, or one that is not valid"},
-    403: {"model": ErrorOut, "description": "a credential that does not cover this user or route"},
-}
+AUTH: Responses = AUTH_RESPONSES
 LIMITED: Responses = {429: {"model": ErrorOut, "description": "over a rate limit; see Retry-After"}}
 UserCredential = Annotated[Credential, Depends(require_user)]
 AdminCredential = Annotated[Credential, Depends(require_admin)]

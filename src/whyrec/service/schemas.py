@@ -321,6 +321,13 @@ class ErrorOut(BaseModel):
     detail: str
 
 
+#: the answers of a route that needs a credential (declared in the OpenAPI document)
+AUTH_RESPONSES: dict[int | str, dict[str, Any]] = {
+    401: {"model": ErrorOut, "description": "no credential, or one that is not valid"},
+    403: {"model": ErrorOut, "description": "a credential that does not cover this user or route"},
+}
+
+
 # -- from domain objects --------------------------------------------------------------------------
 def explanation_out(explanation: Explanation) -> ExplanationOut:
     data = explanation.to_dict()
