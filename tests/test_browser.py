@@ -82,6 +82,8 @@ def browser(site: tuple[str, str, str]) -> Iterator[Any]:
 def test_why_panel_and_not_interested_replaces_the_card(browser: Any, site: tuple[str, str, str],
                                                         artifacts: Path) -> None:  # fmt: skip
     url, user, evil = site
+    from playwright.sync_api import expect
+
     page = browser.new_page(viewport={"width": 1280, "height": 1000})
     errors: list[str] = []
     page.on("pageerror", lambda exc: errors.append(str(exc)))
@@ -105,7 +107,7 @@ def test_why_panel_and_not_interested_replaces_the_card(browser: Any, site: tupl
     others = [c.get_attribute("data-item-id") for c in cards.all()[1:]]
     first.locator(".not-interested-btn").click()
     page.wait_for_selector(f'#cards .card[data-item-id="{gone}"]', state="detached")
-    page.wait_for_function("document.querySelectorAll('#cards .card').length === 10")
+    expect(page.locator("#cards .card")).to_have_count(10)  # no eval: the page's CSP forbids it
     now = [c.get_attribute("data-item-id") for c in cards.all()]
     assert gone not in now and len(set(others) & set(now)) >= 5
     page.screenshot(path=str(artifacts / "after-not-interested.png"), full_page=True)
@@ -121,6 +123,8 @@ def test_why_panel_and_not_interested_replaces_the_card(browser: Any, site: tupl
 
 def test_ask_box_and_new_user_flow(browser: Any, site: tuple[str, str, str], artifacts: Path) -> None:
     url, user, _ = site
+    from playwright.sync_api import expect
+
     page = browser.new_page(viewport={"width": 1280, "height": 1000})
     page.goto(f"{url}/?user={user}")
     page.locator("#cards .card").first.wait_for()
@@ -139,9 +143,9 @@ def test_ask_box_and_new_user_flow(browser: Any, site: tuple[str, str, str], art
     for _ in range(3):
         count = page.locator("#history li.event").count()
         page.locator("#search-results li .like-btn").first.click()
-        page.wait_for_function(f"document.querySelectorAll('#history li.event').length === {count + 1}")
+        expect(page.locator("#history li.event")).to_have_count(count + 1)
         page.locator("#search-results li").first.evaluate("node => node.remove()")
-    page.wait_for_function("document.querySelectorAll('#cards .card').length === 10")
+    expect(page.locator("#cards .card")).to_have_count(10)  # no eval: the page's CSP forbids it
     page.screenshot(path=str(artifacts / "new-user.png"), full_page=True)
     page.close()
 
