@@ -102,3 +102,26 @@ def test_results_table_reads_harness_json() -> None:
     if not harness:
         pytest.skip("no harness results in the checkout")
     assert "|" in run_bench("results_table", "--readme")
+
+
+def test_compare_with_peers(tiny: str, tmp_path: Path) -> None:
+    out = tmp_path / "compare"
+    run_bench("compare", tiny, "--models", "pop,itemknn,ease", "--peers", "ease", "--no-cold-start",
+              "--no-reference", "--out", str(out))  # fmt: skip
+    rows = stamped(out.with_suffix(".json"))["rows"]
+    assert {"pop", "itemknn", "ease"} <= {row["model"] for row in rows}
+
+
+def test_lm_frozen_variants_and_table(tiny: str, tmp_path: Path) -> None:
+    out = tmp_path / "lm.json"
+    run_bench("lm", tiny, "--variants", "", "use_ids=false", "--max-epochs", "1", "--out", str(out))
+    assert stamped(out)
+    assert "|" in run_bench("lm", "--table", str(out))
+
+
+def test_load_against_a_tiny_run(tmp_path: Path) -> None:
+    run = build_tiny_run(tmp_path / "run")
+    out = tmp_path / "load.json"
+    run_bench("load", "--run", str(run), "--workers", "1", "--seconds", "2", "--clients", "2", "--users", "3",
+              "--json", str(out))  # fmt: skip
+    assert stamped(out)

@@ -213,7 +213,7 @@ def test_hybrid_sequence_part_is_an_ensemble_of_seeds_and_models(markov: FitData
     from whyrec.models.hybrid import rank_scores
 
     expected = np.mean([rank_scores(m.score(histories), histories) for m in model.members], axis=0)
-    np.testing.assert_allclose(model._sequence_scores(histories), expected, rtol=1e-6)
+    np.testing.assert_allclose(model.sequence_scores(histories), expected, rtol=1e-6)
     with pytest.raises(ValueError, match="not in sequence_models"):
         Hybrid(HybridConfig(sequence_models=("gru4rec",)), prototypes=[sasrec])
     with pytest.raises(ValueError, match="seeds"):

@@ -12,7 +12,7 @@ import pytest
 
 pytest.importorskip("sqlalchemy")
 
-from whyrec.events.store import EventStore, StoreError, _redact, default_db_url
+from whyrec.events.store import EventStore, StoreError, default_db_url, redact_url
 
 PG_URL = os.environ.get("WHYREC_TEST_PG_URL")
 
@@ -117,4 +117,4 @@ def test_bad_urls_are_one_clear_error_without_the_password() -> None:
     with pytest.raises(StoreError) as caught:
         EventStore("postgresql+psycopg://someone:s3cret@127.0.0.1:1/none?connect_timeout=2")
     assert "s3cret" not in str(caught.value)
-    assert _redact("postgresql://me:pw@host/db") == "postgresql://me:***@host/db"
+    assert redact_url("postgresql://me:pw@host/db") == "postgresql://me:***@host/db"

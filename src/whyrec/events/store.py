@@ -95,14 +95,14 @@ class EventStore:
         try:
             self.engine: Engine = _make_engine(url, echo)
         except (ArgumentError, ImportError, ValueError) as exc:
-            raise StoreError(f"cannot use event store URL {_redact(url)!r}: {exc}") from None
+            raise StoreError(f"cannot use event store URL {redact_url(url)!r}: {exc}") from None
         self.dialect = self.engine.dialect.name
         # SQLite has one writer at a time; queueing writers here is cheaper than busy retries
         self._write_lock = threading.Lock() if self.dialect == "sqlite" else None
         try:
             metadata.create_all(self.engine)
         except SQLAlchemyError as exc:
-            raise StoreError(f"cannot open event store {_redact(url)!r}: {_first_line(exc)}") from None
+            raise StoreError(f"cannot open event store {redact_url(url)!r}: {_first_line(exc)}") from None
 
     # -- writing ----------------------------------------------------------------------------------
     def add(self, user_id: str, type: str, item_id: str | None = None, value: float | str | None = None,
@@ -251,7 +251,7 @@ def _first_line(exc: BaseException) -> str:
     return str(getattr(exc, "orig", None) or exc).strip().splitlines()[0]
 
 
-def _redact(url: str) -> str:
+def redact_url(url: str) -> str:
     """Never echo a password back."""
     head, sep, tail = url.partition("@")
     if not sep or "://" not in head:

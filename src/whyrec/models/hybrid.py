@@ -170,7 +170,8 @@ class Hybrid:
                 taken.append("ease")
         return taken
 
-    def _sequence_scores(self, histories: Sequence[np.ndarray]) -> np.ndarray:
+    def sequence_scores(self, histories: Sequence[np.ndarray]) -> np.ndarray:
+        """The sequence part: the mean of the members' normalised scores."""
         total = self._normalise(self.members[0].score(histories), histories)
         for member in self.members[1:]:
             total += self._normalise(member.score(histories), histories)
@@ -187,7 +188,7 @@ class Hybrid:
         self.n_items = data.split.n_items
         histories, targets = data.split.valid()
         z = {
-            "sequence": self._sequence_scores(histories),
+            "sequence": self.sequence_scores(histories),
             "cf": self._normalise(self.cf.score(histories), histories),
             "content": self._normalise(self.content.score(histories), histories),
         }
@@ -226,7 +227,7 @@ class Hybrid:
 
     def score(self, histories: Sequence[np.ndarray]) -> np.ndarray:
         w = self.weights
-        out = w.sequence * self._sequence_scores(histories)
+        out = w.sequence * self.sequence_scores(histories)
         if w.cf:
             out += w.cf * self._normalise(self.cf.score(histories), histories)
         if w.content:
