@@ -91,3 +91,14 @@ def user(recommender) -> str:  # type: ignore[no-untyped-def]
     """A demo user with at least 20 items in their history."""
     users = sorted(recommender.histories, key=lambda u: (len(recommender.histories[u]), u))
     return next(u for u in users if len(recommender.histories[u]) >= 20)
+
+
+@pytest.fixture(scope="module")
+def run_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """The tiny item-kNN run on the demo data (shared by the tests; a module may define its own)."""
+    from whyrec.service.testing import build_tiny_run
+
+    base = tmp_path_factory.getbasetemp()
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setenv("WHYREC_CACHE", str(base / "cache"))
+        return build_tiny_run(base / "tiny-run")

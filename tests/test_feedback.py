@@ -18,17 +18,8 @@ from whyrec.cli import main
 from whyrec.data import Dataset, ItemCatalog
 from whyrec.data.dataset import clean
 from whyrec.service import EventStore, create_app, default_db_url
-from whyrec.service.testing import build_tiny_run
 from whyrec.training.feedback import fold_events_into
 from whyrec.training.recommender import Recommender
-
-
-@pytest.fixture(scope="module")
-def run_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    base = tmp_path_factory.getbasetemp()
-    with pytest.MonkeyPatch.context() as patch:
-        patch.setenv("WHYREC_CACHE", str(base / "cache"))
-        return build_tiny_run(base / "tiny-run")
 
 
 @pytest.fixture(scope="module")

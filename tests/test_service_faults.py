@@ -21,19 +21,11 @@ pytest.importorskip("uvicorn")
 from fastapi.testclient import TestClient  # noqa: E402
 
 from whyrec.service import EventStore, ServiceSettings, create_app  # noqa: E402
-from whyrec.service.testing import build_tiny_run, free_port, running_server  # noqa: E402
+from whyrec.service.testing import free_port, running_server  # noqa: E402
 from whyrec.training.recommender import Recommender  # noqa: E402
 
 N_CLIENTS = 200
 SRC = Path(__file__).resolve().parents[1] / "src"
-
-
-@pytest.fixture(scope="module")
-def run_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    base = tmp_path_factory.getbasetemp()
-    with pytest.MonkeyPatch.context() as patch:
-        patch.setenv("WHYREC_CACHE", str(base / "cache"))
-        return build_tiny_run(base / "tiny-run")
 
 
 @pytest.fixture(params=["sqlite", pytest.param("postgresql", marks=pytest.mark.postgres)])

@@ -19,19 +19,10 @@ from sqlalchemy import select
 from whyrec.cli import main
 from whyrec.events.store import metadata
 from whyrec.service import EventStore, ServiceSettings, create_app, default_db_url
-from whyrec.service.testing import build_tiny_run
 from whyrec.training.recommender import Recommender
 
 KEY = "forget-test-service-key-0123"
 ADMIN = {"Authorization": f"Bearer {KEY}"}
-
-
-@pytest.fixture(scope="module")
-def run_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    base = tmp_path_factory.getbasetemp()
-    with pytest.MonkeyPatch.context() as patch:
-        patch.setenv("WHYREC_CACHE", str(base / "cache"))
-        return build_tiny_run(base / "tiny-run")
 
 
 def holds(value: Any, user: str) -> bool:
