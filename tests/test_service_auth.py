@@ -16,6 +16,7 @@ from sqlalchemy import select
 from whyrec.cli import main
 from whyrec.events.store import metadata
 from whyrec.service import EventStore, ServiceSettings, create_app
+from whyrec.service.limits import shared_retry_after
 from whyrec.service.server import check_exposure, is_loopback
 from whyrec.training.recommender import Recommender
 
@@ -242,6 +243,38 @@ def test_event_and_ask_rate_limits_are_per_credential(
     assert (
         client.get(f"/api/users/{user}/recommendations", headers=mine).status_code == 200
     )  # reads not limited
+
+
+def test_workers_share_rate_limits_through_the_store(recommender: Recommender, tmp_path: Path, user: str) -> None:
+    """Two apps on one store file stand for two worker processes: alternate requests of one
+    credential get its limit once with shared limits, and once per worker without."""
+    item = recommender.items.ids[0]
+    body = {"item_id": item, "type": "click"}
+    for shared, expected in ((True, [201, 201, 201, 429, 429, 429]), (False, [201] * 6)):
+        stores = [EventStore(f"sqlite:///{tmp_path / f'shared-{shared}.db'}") for _ in range(2)]
+        workers = [make_client(recommender, s, events_per_minute=3, shared_limits=shared) for s in stores]
+        headers = token_for(workers[0], user)
+        statuses = [workers[n % 2].post(f"/api/users/{user}/events", json=body, headers=headers).status_code
+                    for n in range(6)]  # fmt: skip
+        assert statuses == expected, shared
+        assert stores[0].count(user) == expected.count(201)
+        for s in stores:
+            s.close()
+
+
+@pytest.mark.parametrize(
+    ("current", "previous", "elapsed", "limit", "seconds"),
+    [
+        (10, 0, 0.5, 10, 30.0),  # full this minute: wait for the next one, which starts empty
+        (10, 0, 0.5, 5, 60.0),  # twice the limit: half of the next minute must pass as well
+        (2, 10, 0.2, 5, 30.0),  # the previous minute's 10 must fall to 3: at 70% of this minute
+        (2, 10, 0.9, 5, 0.0),  # (an allowed request has nothing to wait for)
+    ],
+)
+def test_shared_retry_after_is_when_the_sliding_estimate_falls_below_the_limit(
+    current: int, previous: int, elapsed: float, limit: int, seconds: float
+) -> None:
+    assert shared_retry_after(current, previous, elapsed, limit) == pytest.approx(seconds)
 
 
 def test_events_one_user_may_store_per_window_are_capped(

@@ -118,3 +118,27 @@ def test_bad_urls_are_one_clear_error_without_the_password() -> None:
         EventStore("postgresql+psycopg://someone:s3cret@127.0.0.1:1/none?connect_timeout=2")
     assert "s3cret" not in str(caught.value)
     assert redact_url("postgresql://me:pw@host/db") == "postgresql://me:***@host/db"
+
+
+def test_two_workers_counting_one_credential_never_pass_more_than_the_limit(
+    store: EventStore, user: str
+) -> None:
+    """Two store instances (as two worker processes have) count the same credential from 8
+    threads at once: exactly ``limit`` requests pass, whatever the interleaving."""
+    other = EventStore(store.url)
+    key, window, limit = f"{user}-key", 29_000_000, 7
+    passed: list[bool] = []
+
+    def hit(which: EventStore) -> None:
+        for _ in range(5):
+            passed.append(which.count_request("events", key, window, lambda current, _: current < limit)[2])
+
+    threads = [threading.Thread(target=hit, args=(store if n % 2 else other,)) for n in range(8)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    other.close()
+    assert len(passed) == 40 and sum(passed) == limit
+    # the next minute sees this one as its previous window; a refused request was not counted
+    assert store.count_request("events", key, window + 1, lambda current, previous: True)[:2] == (0, limit)

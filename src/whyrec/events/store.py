@@ -9,7 +9,8 @@ Two more tables serve access control and forgetting, and neither holds a user id
 ``whyrec_tokens`` lists the per-user tokens still valid (a SHA-256 digest of each token, never
 the token), and ``whyrec_forgotten`` keeps a tombstone (a digest of the user id) for every user
 who asked to be forgotten, so their history in the trained run stays hidden and retraining
-leaves it out.
+leaves it out. ``whyrec_rate`` counts requests per credential (digest) per minute, so that the
+workers of one service share their rate limits.
 """
 
 from __future__ import annotations
@@ -17,7 +18,7 @@ from __future__ import annotations
 import hashlib
 import threading
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
@@ -39,7 +40,9 @@ from sqlalchemy import (
     func,
     insert,
     select,
+    update,
 )
+from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.exc import ArgumentError, DBAPIError, SQLAlchemyError
 from sqlalchemy.pool import StaticPool
 
@@ -72,6 +75,16 @@ forgotten_table = Table(
     Column("user_digest", String(64), primary_key=True),
     Column("forgotten_at", Float, nullable=False),
 )
+rate_table = Table(
+    "whyrec_rate",
+    metadata,
+    Column("bucket", String(32), primary_key=True),
+    Column("key_digest", String(64), primary_key=True),
+    Column("window", BigInteger, primary_key=True),  # whole minutes since the epoch
+    Column("hits", Integer, nullable=False),
+)
+#: the dialects whose INSERT ... ON CONFLICT counts a request in one statement
+UPSERTS = {"postgresql": postgresql.insert, "sqlite": sqlite.insert}
 
 
 def digest(text: str) -> str:
@@ -165,6 +178,33 @@ class EventStore:
         """The digests of every forgotten user (compare with :func:`digest` of an id)."""
         with self._reading() as conn:
             return {str(d) for d in conn.execute(select(forgotten_table.c.user_digest)).scalars()}
+
+    def count_request(self, bucket: str, key: str, window: int,
+                      allowed: Callable[[int, int], bool]) -> tuple[int, int, bool]:  # fmt: skip
+        """Count one request of credential KEY in minute WINDOW of BUCKET if
+        ``allowed(hits_before, previous_window_hits)``; returns those two counts and whether it was
+        counted. One transaction: the increment comes first (an upsert, which locks the row), so
+        concurrent workers never both pass on the same last free hit. Windows older than the
+        previous one are dropped when a credential opens a new window."""
+        key_digest = digest(key)
+        row = {"bucket": bucket, "key_digest": key_digest, "window": window, "hits": 1}
+        if self.dialect not in UPSERTS:
+            raise StoreError(f"shared rate limits need SQLite or PostgreSQL, not {self.dialect}")
+        upsert = UPSERTS[self.dialect](rate_table).values(row)
+        upsert = upsert.on_conflict_do_update(index_elements=["bucket", "key_digest", "window"],
+                                              set_={"hits": rate_table.c.hits + 1})  # fmt: skip
+        this_key = (rate_table.c.bucket == bucket) & (rate_table.c.key_digest == key_digest)
+        with self._writing() as conn:
+            current = int(conn.execute(upsert.returning(rate_table.c.hits)).scalar_one()) - 1
+            query = select(rate_table.c.hits).where(this_key & (rate_table.c.window == window - 1))
+            before = int(conn.execute(query).scalar() or 0)
+            if not allowed(current, before):
+                conn.execute(update(rate_table).where(this_key & (rate_table.c.window == window))
+                             .values(hits=rate_table.c.hits - 1))  # fmt: skip
+                return current, before, False
+            if current == 0:
+                conn.execute(delete(rate_table).where(rate_table.c.window < window - 1))
+            return current, before, True
 
     # -- reading ----------------------------------------------------------------------------------
     def events(self, user_id: str | None = None) -> list[StoredEvent]:

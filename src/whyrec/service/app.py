@@ -18,7 +18,7 @@ from whyrec.service.ask import Answerer
 from whyrec.service.auth import Authority
 from whyrec.service.headers import SecurityHeaders
 from whyrec.service.items import AddItemError, build_items_router
-from whyrec.service.limits import Limiter, RateLimitedError
+from whyrec.service.limits import Limiter, RateLimitedError, SharedLimiter
 from whyrec.service.live import LiveRecommender, NotRankableError
 from whyrec.service.routes import build_router
 from whyrec.service.search import ItemSearch
@@ -70,7 +70,8 @@ def create_app(
     app.state.live = live  # for tests and benchmarks; the routes get their dependencies directly
     authority = Authority(settings.api_key, store, settings.token_ttl_seconds)
     app.state.authority = authority  # read by the access dependencies of every route
-    app.state.limiter = Limiter({"events": settings.events_per_minute, "ask": settings.asks_per_minute})
+    per_minute = {"events": settings.events_per_minute, "ask": settings.asks_per_minute}
+    app.state.limiter = SharedLimiter(store, per_minute) if settings.shared_limits else Limiter(per_minute)
     answerer = Answerer(live)
     app.include_router(build_router(live, search, answerer, store, settings, authority))
     app.include_router(build_items_router(live, answerer, settings))

@@ -47,7 +47,8 @@ def serve(run_dir: str | Path, db: str | None = None, host: str = "127.0.0.1", p
     _check_port(host, port)
     config = {"run_dir": str(run_dir), "db": db, "llm": llm, "torch_threads": torch_threads,
               "api_key_file": str(api_key_file) if api_key_file else None,
-              "cors_origins": list(cors_origins), "limits": dict(limits or {})}  # fmt: skip
+              "cors_origins": list(cors_origins), "limits": dict(limits or {}),
+              "shared_limits": workers > 1}  # fmt: skip
     access = (
         "access needs the service key or a user token"
         if key
@@ -89,7 +90,8 @@ def build_app(config: dict[str, Any], key: str | None) -> tuple[Any, Any]:
     try:
         settings = ServiceSettings(
             run_dir=str(run_dir), phraser=make_phraser(llm) if llm else None, warm_search=True,
-            api_key=key, cors_origins=tuple(config.get("cors_origins") or ()), **(config.get("limits") or {}),
+            api_key=key, cors_origins=tuple(config.get("cors_origins") or ()),
+            shared_limits=bool(config.get("shared_limits")), **(config.get("limits") or {}),
         )  # fmt: skip
     except (TypeError, ValueError) as exc:
         raise WhyrecError(f"invalid service setting: {exc}") from None

@@ -21,6 +21,7 @@ class ServiceSettings:
     token_ttl_seconds: int = 86_400  # default lifetime of a user token
     events_per_minute: int = 120  # POST events per credential per minute (0: no limit)
     asks_per_minute: int = 30  # POST ask per credential per minute (0: no limit)
+    shared_limits: bool = False  # count those in the event store, shared by several workers
     user_event_cap: int = 1_000  # events one user may store per window (0: no cap)
     user_event_window_seconds: int = 3_600
     cors_origins: tuple[str, ...] = ()  # origins allowed to call the API from a browser; none by default
