@@ -86,8 +86,9 @@ def test_wrong_column_is_named(tmp_path: Path) -> None:
     log = tmp_path / "log.csv"
     log.write_text("user,item_id,timestamp\na,x,1\n")
     with pytest.raises(
-        DataError, match=r"3 column\(s\) split by ',': 'user', 'item_id', 'timestamp'.*"
-        r"no 'user_id' \(user\): pass --user-col COLUMN"
+        DataError,
+        match=r"3 column\(s\) split by ',': 'user', 'item_id', 'timestamp'.*"
+        r"no 'user_id' \(user\): pass --user-col COLUMN",
     ):
         load_dataset(f"csv:{log}")
 

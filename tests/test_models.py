@@ -11,6 +11,7 @@ import pytest
 import torch
 
 from whyrec.data import SequenceSplit, Vocabulary
+from whyrec.errors import WhyrecError
 from whyrec.metrics import evaluate
 from whyrec.models import (
     BERT4Rec,
@@ -27,11 +28,13 @@ from whyrec.models import (
     SASRecConfig,
     Scorer,
     TrainingConfig,
+    sequence,
 )
 from whyrec.models.nets import byte_dropout
 from whyrec.models.parallel import Step
 from whyrec.models.windows import training_windows
 from whyrec.text import HashingEncoder
+from whyrec.training.retrieval import inner_product_parts
 
 from .conftest import markov_sequences, markov_successor
 
@@ -72,10 +75,11 @@ def test_data_has_a_known_answer(markov: FitData) -> None:
     ("factory", "threshold"),
     [
         (lambda: SASRec(SMALL_SASREC, SMALL_TRAINING), 0.9),
+        (lambda: SASRec(replace(SMALL_SASREC, item_item=True), SMALL_TRAINING), 0.9),
         (lambda: GRU4Rec(GRU4RecConfig(dim=32, max_len=20), SMALL_TRAINING), 0.9),
         (lambda: BERT4Rec(replace(SMALL_SASREC, objective="masked"), SMALL_TRAINING), 0.6),
     ],
-    ids=["sasrec", "gru4rec", "bert4rec-masked"],
+    ids=["sasrec", "sasrec-item-item", "gru4rec", "bert4rec-masked"],
 )
 def test_sequence_models_learn_an_order1_markov_chain(markov: FitData, factory, threshold: float) -> None:  # type: ignore[no-untyped-def]
     histories, targets = markov.split.test()
@@ -148,6 +152,7 @@ FAST_MODELS = {
     "content": ContentModel,
     "sasrec": lambda: SASRec(SMALL_SASREC, SHORT),
     "gru4rec": lambda: GRU4Rec(GRU4RecConfig(dim=16, max_len=20), SHORT_GRU),
+    "sasrec-item-item": lambda: SASRec(replace(SMALL_SASREC, item_item=True), SHORT),
     "hybrid": lambda: Hybrid(
         HybridConfig(seeds=2),
         prototypes=[SASRec(SMALL_SASREC, SHORT), GRU4Rec(GRU4RecConfig(dim=16, max_len=20), SHORT_GRU)],
@@ -173,6 +178,32 @@ def test_scorer_contract(name: str, markov: FitData, tmp_path: Path) -> None:
     loaded = type(model).load(tmp_path, markov.item_vectors)
     assert loaded.fitted and dict(loaded.configs()) == dict(model.configs())
     np.testing.assert_allclose(loaded.score(batch), scores, rtol=1e-5, atol=1e-5)
+
+
+def test_item_item_part_is_refused_where_it_cannot_work(
+    markov: FitData, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    with pytest.raises(ValueError, match="causal objective"):
+        BERT4Rec(replace(SMALL_SASREC, objective="masked", item_item=True))
+    monkeypatch.setattr(sequence, "ITEM_ITEM_MAX_ITEMS", markov.split.n_items - 1)
+    with pytest.raises(WhyrecError, match="over the limit"):
+        SASRec(replace(SMALL_SASREC, item_item=True), SHORT).fit(markov)
+    monkeypatch.undo()
+    with pytest.raises(WhyrecError, match="needs the full softmax"):
+        SASRec(replace(SMALL_SASREC, item_item=True), replace(SHORT, sampled_softmax_above=10)).fit(markov)
+
+
+def test_item_item_part_adds_new_items_without_moving_the_old_scores(markov: FitData) -> None:
+    model = SASRec(replace(SMALL_SASREC, item_item=True), SHORT).fit(markov)
+    histories = markov.split.test()[0][:5]
+    assert model.net is not None and model.net.wide is not None
+    assert float(model.net.wide.weight.weight.detach().abs().sum()) > 0  # the wide part was trained
+    before = model.score(histories)
+    model.add_items(markov.item_vectors[:3])
+    after = model.score(histories)
+    assert after.shape == (5, markov.split.n_items + 3)
+    np.testing.assert_allclose(after[:, : markov.split.n_items], before, rtol=1e-5, atol=1e-5)
+    assert inner_product_parts(model) is None  # its score is not user vector · item vector
 
 
 def test_sasrec_training_is_reproducible(markov: FitData) -> None:

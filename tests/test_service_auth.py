@@ -245,7 +245,9 @@ def test_event_and_ask_rate_limits_are_per_credential(
     )  # reads not limited
 
 
-def test_workers_share_rate_limits_through_the_store(recommender: Recommender, tmp_path: Path, user: str) -> None:
+def test_workers_share_rate_limits_through_the_store(
+    recommender: Recommender, tmp_path: Path, user: str
+) -> None:
     """Two apps on one store file stand for two worker processes: alternate requests of one
     credential get its limit once with shared limits, and once per worker without."""
     item = recommender.items.ids[0]

@@ -83,8 +83,6 @@ rate_table = Table(
     Column("window", BigInteger, primary_key=True),  # whole minutes since the epoch
     Column("hits", Integer, nullable=False),
 )
-#: the dialects whose INSERT ... ON CONFLICT counts a request in one statement
-UPSERTS = {"postgresql": postgresql.insert, "sqlite": sqlite.insert}
 
 
 def digest(text: str) -> str:
@@ -188,9 +186,13 @@ class EventStore:
         previous one are dropped when a credential opens a new window."""
         key_digest = digest(key)
         row = {"bucket": bucket, "key_digest": key_digest, "window": window, "hits": 1}
-        if self.dialect not in UPSERTS:
+        upsert: Any  # INSERT ... ON CONFLICT counts a request in one statement
+        if self.dialect == "postgresql":
+            upsert = postgresql.insert(rate_table).values(row)
+        elif self.dialect == "sqlite":
+            upsert = sqlite.insert(rate_table).values(row)
+        else:
             raise StoreError(f"shared rate limits need SQLite or PostgreSQL, not {self.dialect}")
-        upsert = UPSERTS[self.dialect](rate_table).values(row)
         upsert = upsert.on_conflict_do_update(index_elements=["bucket", "key_digest", "window"],
                                               set_={"hits": rate_table.c.hits + 1})  # fmt: skip
         this_key = (rate_table.c.bucket == bucket) & (rate_table.c.key_digest == key_digest)

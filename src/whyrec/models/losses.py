@@ -24,9 +24,13 @@ import torch
 from torch import nn
 
 
-def full_softmax(hidden: torch.Tensor, table: torch.Tensor, targets: torch.Tensor) -> torch.Tensor:
-    """Summed cross-entropy of each hidden state (T, D) against every row of TABLE (C, D)."""
-    return nn.functional.cross_entropy(hidden @ table.T, targets, reduction="sum")
+def full_softmax(
+    hidden: torch.Tensor, table: torch.Tensor, targets: torch.Tensor, extra: torch.Tensor | None = None
+) -> torch.Tensor:
+    """Summed cross-entropy of each hidden state (T, D) against every row of TABLE (C, D), with
+    EXTRA (T, C) logits added when given (a model's wide part)."""
+    logits = hidden @ table.T
+    return nn.functional.cross_entropy(logits if extra is None else logits + extra, targets, reduction="sum")
 
 
 def inclusion_log_prob(target_probs: torch.Tensor, n_targets: int, n_uniform: int) -> torch.Tensor:

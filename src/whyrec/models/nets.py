@@ -193,6 +193,38 @@ class ItemEmbedding(nn.Module):
         return nn.functional.embedding(x, table)
 
 
+class ItemItem(nn.Module):
+    """The wide part of a sequence model: a learned weight from every item to every item, so the
+    logit of item i after a window is the sum of ``weight[j, i]`` over the window's items j (a
+    full-rank item-to-item term beside the Transformer's low-rank ``hidden · item`` one, trained
+    with it by the same loss). In training a share ``dropout`` of the window's items is left out
+    of each sum. Memory: (n_items + 2) x n_items floats."""
+
+    def __init__(self, n_items: int, dropout: float) -> None:
+        super().__init__()
+        self.dropout = dropout
+        self.weight = nn.Embedding(n_items + 2, n_items, padding_idx=0)  # row 0 (padding) stays zero
+        nn.init.zeros_(self.weight.weight)
+
+    def forward(self, x: torch.Tensor, every_position: bool) -> torch.Tensor:
+        """(B, L) item indices -> (B, L, n_items) sums up to each position, or (B, n_items) over all."""
+        rows = self.weight(x)
+        if self.training and self.dropout > 0:
+            rows = rows * (torch.rand(x.shape, device=x.device) >= self.dropout)[:, :, None]
+        return rows.cumsum(1) if every_position else rows.sum(1)
+
+    def extend(self, n_new: int) -> None:
+        """Room for N_NEW items after the last one: no weight to or from them (they were not
+        trained), so their logit is the Transformer's alone."""
+        old = self.weight.weight
+        n_items = old.shape[1]
+        with torch.no_grad():
+            weight = torch.zeros(n_items + n_new + 2, n_items + n_new, dtype=old.dtype)
+            weight[: n_items + 1, :n_items] = old[: n_items + 1]
+            weight[-1, :n_items] = old[-1]
+        self.weight = nn.Embedding.from_pretrained(weight, freeze=False, padding_idx=0)
+
+
 class SASRecNet(nn.Module):
     """A pre-norm Transformer encoder over item sequences; causal, or bidirectional for the
     masked (BERT4Rec-style) objective."""
@@ -216,6 +248,7 @@ class SASRecNet(nn.Module):
         self.dropout = dropout
         self.causal_mask: torch.Tensor
         self.register_buffer("causal_mask", torch.triu(torch.ones(max_len, max_len, dtype=torch.bool), 1))
+        self.wide: ItemItem | None = None  # set by the model when configured (``item_item``)
 
     def forward(self, x: torch.Tensor, table: torch.Tensor | None = None) -> torch.Tensor:
         """(B, L) left-padded item indices -> (B, L, D) hidden states (L <= max_len)."""
@@ -244,6 +277,7 @@ class GRU4RecNet(nn.Module):
         self.dropout = dropout
         self.gru = nn.GRU(dim, dim, n_layers, batch_first=True, dropout=dropout if n_layers > 1 else 0.0)
         self.norm = nn.LayerNorm(dim)
+        self.wide: ItemItem | None = None  # set by the model when configured (``item_item``)
 
     def forward(self, x: torch.Tensor, table: torch.Tensor | None = None) -> torch.Tensor:
         """(B, L) left-padded item indices -> (B, L, D)."""

@@ -27,9 +27,11 @@ class Step(nn.Module):
         super().__init__()
         self.net = net
 
-    def forward(self, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+    def forward(self, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor | None]:
+        """Hidden states (B, L, D), the item table, and the wide part's logits (B, L, n_items) if any."""
         table = self.net.items.table()
-        return self.net(x, table), table
+        wide = None if self.net.wide is None else self.net.wide(x, every_position=True)
+        return self.net(x, table), table, wide
 
 
 class Processes:

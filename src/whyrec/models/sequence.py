@@ -28,7 +28,7 @@ from whyrec.metrics import NonFiniteScoreError, Ranks, metrics_from_ranks, rank_
 from whyrec.models.base import FitData, FitInfo
 from whyrec.models.config import Config, ItemEmbeddingConfig, TrainingConfig, setting
 from whyrec.models.losses import full_softmax, sampled_softmax, uniform_draws
-from whyrec.models.nets import GRU4RecNet, ItemEmbedding, SASRecNet
+from whyrec.models.nets import GRU4RecNet, ItemEmbedding, ItemItem, SASRecNet
 from whyrec.models.parallel import Processes, Step
 from whyrec.models.windows import left_pad, training_windows
 
@@ -44,6 +44,13 @@ class ArchitectureConfig(Config):
     dim: int = setting(64, ge=1)
     max_len: int = setting(50, ge=2)
     dropout: float = setting(0.2, ge=0, lt=1)
+    # a wide item-to-item part beside the network (nets.ItemItem), trained with it: for
+    # catalogues up to ITEM_ITEM_MAX_ITEMS items, with the causal objective and the full softmax
+    item_item: bool = False
+
+
+#: the largest catalogue the wide item-to-item part accepts: its weight has n_items² floats
+ITEM_ITEM_MAX_ITEMS = 12_000
 
 
 class SequenceModel:
@@ -69,6 +76,8 @@ class SequenceModel:
         self.config = config
         self.training = training or self.default_training
         self.items = items or ItemEmbeddingConfig()
+        if config.item_item and self.masked:
+            raise ValueError("item_item works with the causal objective only")
         self.n_items = 0
         self.net: SequenceNet | None = None
         self.fit_info = FitInfo()
@@ -113,7 +122,15 @@ class SequenceModel:
             adaptor=self.items.text_adaptor,
             experts=self.items.experts,
         )
-        return self._build_net(items)
+        net = self._build_net(items)
+        if self.config.item_item:
+            if n_items > ITEM_ITEM_MAX_ITEMS:
+                raise WhyrecError(
+                    f"item_item needs n_items² weights: {n_items:,} items is over the limit of "
+                    f"{ITEM_ITEM_MAX_ITEMS:,}; train without it"
+                )
+            net.wide = ItemItem(n_items, self.config.dropout)
+        return net
 
     # -- training ---------------------------------------------------------------------------
     def _loss(
@@ -133,12 +150,14 @@ class SequenceModel:
             targets = y[chosen] - 1
         device = self._device()
         x, chosen, targets = x.to(device), chosen.to(device), targets.to(device)
-        hidden, table = step(x)
+        hidden, table, wide = step(x)
         hidden, logits_table = hidden[chosen], table[1 : self.n_items + 1]  # (n_items, D)
+        extra = None if wide is None else wide[chosen]  # (T, n_items)
         if self._columns is not None and self._column_of is not None:  # only items seen in training
             logits_table, targets = logits_table[self._columns], self._column_of[targets]
+            extra = None if extra is None else extra[:, self._columns]
         if self._target_probs is None:
-            return full_softmax(hidden, logits_table, targets), len(targets)
+            return full_softmax(hidden, logits_table, targets, extra), len(targets)
         uniform = uniform_draws(len(logits_table), self.training.sampled_negatives, generator).to(device)
         loss, n_candidates = sampled_softmax(hidden, logits_table, targets, self._target_probs, uniform)
         self._candidates += n_candidates
@@ -283,6 +302,8 @@ class SequenceModel:
             self._columns, self._column_of = columns.to(device), column_of.to(device)
             counts = counts[columns.numpy()]
         if len(counts) > self.training.sampled_softmax_above:
+            if self.config.item_item:
+                raise WhyrecError("item_item needs the full softmax: raise sampled_softmax_above")
             self._target_probs = torch.from_numpy(counts / max(counts.sum(), 1)).float().to(device)
 
     def _loss_info(self, processes: Processes, steps: int) -> dict[str, Any]:
@@ -305,6 +326,8 @@ class SequenceModel:
         """Rank new items from now on, from their LM vectors alone (as items unseen in training)."""
         net = self._require_net()
         net.items.extend(torch.from_numpy(np.asarray(item_vectors, np.float32)))
+        if net.wide is not None:
+            net.wide.extend(len(item_vectors))
         self.n_items += len(item_vectors)
         self._table = None
 
@@ -331,8 +354,11 @@ class SequenceModel:
         net.eval()
         with torch.inference_mode():
             table = self._item_table()
-            hidden = net(self._inputs(histories).to(self._device()), table)[:, -1]  # (B, D)
-            scores = (hidden @ table[1 : self.n_items + 1].T).cpu().numpy()
+            x = self._inputs(histories).to(self._device())
+            scores = net(x, table)[:, -1] @ table[1 : self.n_items + 1].T  # (B, D) @ (D, n_items)
+            if net.wide is not None:
+                scores = scores + net.wide(x, every_position=False)
+            scores = scores.cpu().numpy()
         net.train(was_training)
         return scores
 

@@ -49,8 +49,9 @@ class RetrievalConfig(Config):
 
 def inner_product_parts(model: Scorer) -> tuple[UserVectors, np.ndarray] | None:
     """(user vectors of histories, item matrix) such that ``model.score`` is their product, or
-    None for a model whose score is not an inner product (item-kNN, popularity, the hybrid)."""
-    if isinstance(model, SequenceModel) and model.net is not None:
+    None for a model whose score is not an inner product (item-kNN, popularity, the hybrid, a
+    sequence model with a wide item-to-item part)."""
+    if isinstance(model, SequenceModel) and model.net is not None and model.net.wide is None:
         net = model.net
 
         def sequence_users(histories: Sequence[np.ndarray]) -> np.ndarray:
