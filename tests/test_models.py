@@ -30,7 +30,7 @@ from whyrec.models import (
     TrainingConfig,
     sequence,
 )
-from whyrec.models.nets import byte_dropout
+from whyrec.models.nets import ItemItem, byte_dropout
 from whyrec.models.parallel import Step
 from whyrec.models.windows import training_windows
 from whyrec.text import HashingEncoder
@@ -180,6 +180,26 @@ def test_scorer_contract(name: str, markov: FitData, tmp_path: Path) -> None:
     np.testing.assert_allclose(loaded.score(batch), scores, rtol=1e-5, atol=1e-5)
 
 
+def test_item_item_sums_are_those_of_a_plain_loop() -> None:
+    """The embedding_bag form against the definition: for each chosen position, the sum of the
+    weight rows of the items up to it (padding left out), in row-major order."""
+    torch.manual_seed(0)
+    wide = ItemItem(n_items=6, dropout=0.0)
+    with torch.no_grad():
+        wide.weight.normal_()
+    x = torch.tensor([[0, 0, 3, 1, 5], [2, 4, 4, 6, 1], [0, 0, 0, 0, 2]])
+    positions = torch.tensor([[0, 1, 1, 0, 1], [1, 0, 0, 1, 1], [0, 0, 0, 0, 1]], dtype=torch.bool)
+    expected = [wide.weight[[i for i in x[b, : t + 1].tolist() if i > 0]].sum(0) if (x[b, : t + 1] > 0).any()
+                else torch.zeros(6) for b, t in positions.nonzero().tolist()]  # fmt: skip
+    torch.testing.assert_close(wide(x, positions), torch.stack(expected))
+    whole = [wide.weight[[3, 1, 5]].sum(0), wide.weight[[2, 4, 4, 6, 1]].sum(0), wide.weight[2]]
+    torch.testing.assert_close(wide(x), torch.stack(whole))
+    wide.dropout = 0.5
+    wide.train()  # items left out at random, the others weighted x2: the mean sum is unchanged
+    mean = torch.stack([wide(x) for _ in range(4000)]).mean(0)
+    torch.testing.assert_close(mean, wide.eval()(x), atol=0.15, rtol=0.05)
+
+
 def test_item_item_part_is_refused_where_it_cannot_work(
     markov: FitData, monkeypatch: pytest.MonkeyPatch
 ) -> None:
@@ -197,7 +217,7 @@ def test_item_item_part_adds_new_items_without_moving_the_old_scores(markov: Fit
     model = SASRec(replace(SMALL_SASREC, item_item=True), SHORT).fit(markov)
     histories = markov.split.test()[0][:5]
     assert model.net is not None and model.net.wide is not None
-    assert float(model.net.wide.weight.weight.detach().abs().sum()) > 0  # the wide part was trained
+    assert float(model.net.wide.weight.detach().abs().sum()) > 0  # the wide part was trained
     before = model.score(histories)
     model.add_items(markov.item_vectors[:3])
     after = model.score(histories)

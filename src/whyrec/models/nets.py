@@ -198,31 +198,46 @@ class ItemItem(nn.Module):
     logit of item i after a window is the sum of ``weight[j, i]`` over the window's items j (a
     full-rank item-to-item term beside the Transformer's low-rank ``hidden · item`` one, trained
     with it by the same loss). In training a share ``dropout`` of the window's items is left out
-    of each sum. Memory: (n_items + 2) x n_items floats."""
+    of the sums (the rest weighted up to keep their expectation). Memory: (n_items + 2) x n_items
+    floats; time: one row per item in each sum (``embedding_bag``), never a dense (B, L, n_items)."""
 
     def __init__(self, n_items: int, dropout: float) -> None:
         super().__init__()
         self.dropout = dropout
-        self.weight = nn.Embedding(n_items + 2, n_items, padding_idx=0)  # row 0 (padding) stays zero
-        nn.init.zeros_(self.weight.weight)
+        self.weight = nn.Parameter(torch.zeros(n_items + 2, n_items))  # rows: padding, items, [MASK]
 
-    def forward(self, x: torch.Tensor, every_position: bool) -> torch.Tensor:
-        """(B, L) item indices -> (B, L, n_items) sums up to each position, or (B, n_items) over all."""
-        rows = self.weight(x)
+    def forward(self, x: torch.Tensor, positions: torch.Tensor | None = None) -> torch.Tensor:
+        """(B, L) item indices -> (T, n_items): for each of the T True entries of POSITIONS (B, L),
+        in row-major order, the sum over the items up to and including that position; by default
+        the last position of every row (the whole window): (B, n_items)."""
+        length = x.shape[1]
+        if positions is None:
+            positions = torch.zeros_like(x, dtype=torch.bool)
+            positions[:, -1] = True
+        real = x > 0
+        scale = 1.0
         if self.training and self.dropout > 0:
-            rows = rows * (torch.rand(x.shape, device=x.device) >= self.dropout)[:, :, None]
-        return rows.cumsum(1) if every_position else rows.sum(1)
+            real = real & (torch.rand(x.shape, device=x.device) >= self.dropout)
+            scale = 1.0 / (1.0 - self.dropout)
+        earlier = torch.ones(length, length, dtype=torch.bool, device=x.device).tril()  # (t, s): s <= t
+        member = positions[:, :, None] & earlier[None] & real[:, None, :]  # (B, L, L)
+        sizes = member.sum(dim=2)[positions]  # (T,) items in each sum
+        rows, _, cols = member.nonzero(as_tuple=True)  # row-major: the sums come out in order
+        offsets = torch.cat([sizes.new_zeros(1), sizes.cumsum(0)[:-1]])
+        weights = torch.full(rows.shape, scale, device=x.device) if scale != 1.0 else None
+        return nn.functional.embedding_bag(
+            x[rows, cols], self.weight, offsets, mode="sum", per_sample_weights=weights
+        )
 
     def extend(self, n_new: int) -> None:
         """Room for N_NEW items after the last one: no weight to or from them (they were not
         trained), so their logit is the Transformer's alone."""
-        old = self.weight.weight
+        old = self.weight.detach()
         n_items = old.shape[1]
-        with torch.no_grad():
-            weight = torch.zeros(n_items + n_new + 2, n_items + n_new, dtype=old.dtype)
-            weight[: n_items + 1, :n_items] = old[: n_items + 1]
-            weight[-1, :n_items] = old[-1]
-        self.weight = nn.Embedding.from_pretrained(weight, freeze=False, padding_idx=0)
+        weight = torch.zeros(n_items + n_new + 2, n_items + n_new, dtype=old.dtype)
+        weight[: n_items + 1, :n_items] = old[: n_items + 1]
+        weight[-1, :n_items] = old[-1]
+        self.weight = nn.Parameter(weight)
 
 
 class SASRecNet(nn.Module):

@@ -27,10 +27,13 @@ class Step(nn.Module):
         super().__init__()
         self.net = net
 
-    def forward(self, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor | None]:
-        """Hidden states (B, L, D), the item table, and the wide part's logits (B, L, n_items) if any."""
+    def forward(
+        self, x: torch.Tensor, chosen: torch.Tensor
+    ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor | None]:
+        """Hidden states (B, L, D), the item table, and if the net has a wide part its logits at
+        the CHOSEN (B, L) positions (T, n_items)."""
         table = self.net.items.table()
-        wide = None if self.net.wide is None else self.net.wide(x, every_position=True)
+        wide = None if self.net.wide is None else self.net.wide(x, chosen)
         return self.net(x, table), table, wide
 
 

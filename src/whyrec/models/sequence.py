@@ -150,9 +150,8 @@ class SequenceModel:
             targets = y[chosen] - 1
         device = self._device()
         x, chosen, targets = x.to(device), chosen.to(device), targets.to(device)
-        hidden, table, wide = step(x)
+        hidden, table, extra = step(x, chosen)  # extra: the wide part's (T, n_items) logits
         hidden, logits_table = hidden[chosen], table[1 : self.n_items + 1]  # (n_items, D)
-        extra = None if wide is None else wide[chosen]  # (T, n_items)
         if self._columns is not None and self._column_of is not None:  # only items seen in training
             logits_table, targets = logits_table[self._columns], self._column_of[targets]
             extra = None if extra is None else extra[:, self._columns]
@@ -357,7 +356,7 @@ class SequenceModel:
             x = self._inputs(histories).to(self._device())
             scores = net(x, table)[:, -1] @ table[1 : self.n_items + 1].T  # (B, D) @ (D, n_items)
             if net.wide is not None:
-                scores = scores + net.wide(x, every_position=False)
+                scores = scores + net.wide(x)
             scores = scores.cpu().numpy()
         net.train(was_training)
         return scores
