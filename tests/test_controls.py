@@ -246,3 +246,36 @@ def test_recommender_applies_the_controls(recommender: Recommender, user: str) -
     as_rows = lambda recs: np.array([[recommender.item_index(r.item_id) for r in recs]])  # noqa: E731
     assert intra_list_diversity(as_rows(diverse), vectors) > intra_list_diversity(as_rows(plain), vectors)
     assert any(r.moved_by == "diversity" for r in diverse)
+
+
+@pytest.mark.parametrize("seed", range(6))
+def test_what_every_controlled_list_promises(seed: int) -> None:
+    """On random catalogues and knobs: only recommendable, unblocked items, each once, the cap held,
+    "moved up" only for items shown above their plain rank, and every plain top-k item that is
+    missing accounted for."""
+    rng = np.random.default_rng(seed)
+    n, k = 120, 10
+    names = ("A", "B", "C", "D", "E")
+    attributes = [tuple(rng.choice(names, size=rng.integers(0, 3), replace=False)) for _ in range(n)]
+    catalogue = facts(attributes, rng.normal(size=(n, 6)))
+    scores = np.round(rng.normal(size=n), 2)
+    scores[rng.choice(n, 30, replace=False)] = -np.inf
+    controls = RankingControls(
+        diversity=float(rng.choice([0.0, 0.3, 1.0])), calibrate=bool(seed % 2),
+        max_per_attribute=int(rng.choice([2, 4])) if seed % 3 else None,
+        block_items=tuple(f"i{i}" for i in rng.choice(n, 5)), block_attributes=("E",) if seed > 2 else (),
+        candidates=int(rng.choice([5, 100])),
+    )  # fmt: skip
+    ranking = rerank(scores, k, controls, catalogue, history=rng.choice(n, 8).tolist())
+    shown = [catalogue.index[i] for i in ids(ranking)]
+    assert len(shown) == len(set(shown)) <= k
+    assert all(np.isfinite(scores[i]) for i in shown)
+    assert not set(ids(ranking)) & set(controls.block_items)
+    assert all(not set(catalogue.attributes[i]) & set(controls.block_attributes) for i in shown)
+    if controls.max_per_attribute:
+        counts = Counter(a for i in shown for a in catalogue.attributes[i])
+        assert max(counts.values(), default=0) <= controls.max_per_attribute
+    assert all(p.rank < p.plain_rank for p in ranking.items if p.moved_by)
+    plain = top_indices(np.where(np.isfinite(scores), scores, -np.inf)[None, :], k)[0]
+    missing = {f"i{i}" for i in plain} - set(ids(ranking))
+    assert {o.item_id for o in ranking.moved_out} == missing

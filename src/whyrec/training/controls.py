@@ -64,6 +64,10 @@ class RankingControls(Config):
         blocks = self.block_items or self.block_attributes
         return not (blocks or self.reranks or self.max_per_attribute is not None)
 
+    def blocklists(self) -> RankingControls:
+        """These blocklists alone, every knob at its default."""
+        return RankingControls(block_items=self.block_items, block_attributes=self.block_attributes)
+
     def with_request(
         self,
         *,
@@ -365,11 +369,12 @@ class _Greedy:
         pick = int(np.argmax(objective))  # the first of equals: the more relevant
         top = int(np.argmax(available))  # the most relevant item still allowed
         idx = int(self.pool[pick])
-        if pick != top:
+        if pick != top:  # chosen over a more relevant item: by the term that gained more
             gain_diversity = (1.0 - weight) * d * (similar[top] - similar[pick])
             gain_calibration = weight * (kl[top] - kl[pick])
             reason: MoveReason = "calibration" if gain_calibration > gain_diversity else "diversity"
-            self.moved_by[idx] = reason
+            if len(self.picked) < pick:  # shown above its place among the eligible items: moved up
+                self.moved_by[idx] = reason
             for position in np.flatnonzero(available[:pick]):
                 passed = int(self.pool[position])
                 if passed in self.watched:
