@@ -3,6 +3,7 @@ request cannot lift), what the response says about moved items, and 4xx for bad 
 
 from __future__ import annotations
 
+import json
 import re
 from collections import Counter
 from pathlib import Path
@@ -159,3 +160,20 @@ def test_the_controls_are_in_the_openapi_document(client: TestClient) -> None:
     schema = operation["responses"]["200"]["content"]["application/json"]["schema"]["$ref"].split("/")[-1]
     properties = client.get("/openapi.json").json()["components"]["schemas"][schema]["properties"]
     assert {"controls", "moved_out"} <= set(properties)
+
+
+def test_serve_hands_its_controls_to_the_app(run_dir: Path, tmp_path: Path, user: str) -> None:
+    """What `whyrec serve --block-attributes ... --diversity ...` passes on (also to every worker)."""
+    from whyrec.service.server import build_app
+
+    deployment = RankingControls(block_attributes=("Drama",), diversity=0.4)
+    db = f"sqlite:///{tmp_path / 'events.db'}"
+    config = {"run_dir": str(run_dir), "db": db, "controls": json.loads(json.dumps(deployment.to_dict()))}
+    app, store = build_app(config, None)
+    try:
+        assert app.state.live.controls == deployment
+        body = recommendations(TestClient(app), user)
+        assert body["controls"]["diversity"] == 0.4 and body["controls"]["blocked_attributes"] == ["Drama"]
+        assert all("Drama" not in r["attributes"] for r in body["recommendations"])
+    finally:
+        store.close()
