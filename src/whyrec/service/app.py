@@ -61,9 +61,10 @@ recommendations, explanations, interests and ask. Sending a like (any item event
 user; their recommendations then come from those items alone.
 
 **Errors** are JSON `{"detail": "..."}`: 404 unknown user or item, 409 asking to explain an item
-the user has seen, marked not interested or removed, 413 a body over the size limit, 422 a
-malformed request, 429 over a limit, 503 the event store is unavailable (with `Retry-After`),
-500 anything else (details only in the server log).
+the user has seen, marked not interested or removed (or that the service blocks), 413 a body over
+the size limit, 422 a malformed request (a ranking control out of range included), 429 over a
+limit, 503 the event store is unavailable (with `Retry-After`), 500 anything else (details only in
+the server log).
 """
 
 
