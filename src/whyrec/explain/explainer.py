@@ -11,6 +11,7 @@ import numpy as np
 from whyrec.explain.context import ScoringContext, build_context
 from whyrec.explain.counterfactual import explain_why_not, find_counterfactual
 from whyrec.explain.interests import STOPWORDS, TermIndex, build_interests, label_fits
+from whyrec.explain.messages import say
 from whyrec.explain.phrasing import Phraser, guarded_phrase
 from whyrec.explain.sentences import GroundingChecker, template_sentence
 from whyrec.explain.types import (
@@ -173,6 +174,8 @@ class Explainer:
             moved_by=shown.moved_by if shown is not None else None,
         )
         allowed = self._allowed(facts, shared_attrs, served)
+        if facts.moved_by:  # a fixed phrase, never a title ("Shown to match ..." is not the film "Match")
+            allowed.append(say(lang, f"moved_{facts.moved_by}").strip())
         template = template_sentence(facts, lang)
         sentence = self._sentence(template, facts, lang, allowed, use_llm)
         return Explanation(
