@@ -10,7 +10,8 @@ from pathlib import Path
 
 import pytest
 
-from whyrec.cli import main
+from whyrec.cli import build_parser, main
+from whyrec.cli.parser import ranking_controls
 
 from .conftest import markov_sequences, write_csv
 
@@ -175,6 +176,19 @@ def test_evaluate_writes_the_metrics_contract(dataset: tuple[Path, Path], tmp_pa
             ["train", "--dataset", "demo", "--set", "dim=30", "--set", "n_heads=4", "--out", "{tmp}/r"],
             "divisible",
         ),
+        (["recommend", "--run", "{run}", "--user", "u1", "--diversity", "2"], "--diversity must be at most"),
+        (["recommend", "--run", "{run}", "--user", "u1", "--diversity", "lots"], "--diversity must be a"),
+        (["serve", "--run", "{run}", "--max-per-attribute", "-1"], "--max-per-attribute must be at least 1"),
+        (["serve", "--run", "{run}", "--max-per-attribute", "two"], "--max-per-attribute must be a whole"),
+        (["serve", "--run", "{run}", "--block-items", "{tmp}/blocked.txt"], "--block-items: no such file"),
+        (
+            ["evaluate", "--dataset", "demo", "--models", "pop", "--controls", "none;diversity=2"],
+            "diversity must be at most 1",
+        ),
+        (
+            ["evaluate", "--dataset", "demo", "--models", "pop", "--controls", "colour=red"],
+            "unknown ranking control 'colour'",
+        ),
     ],
 )
 def test_user_mistakes_get_one_line_and_exit_2(
@@ -189,6 +203,68 @@ def test_user_mistakes_get_one_line_and_exit_2(
     assert message in lines[0]
     assert "Traceback" not in result.stderr
     assert sorted(p.name for p in run_dir.iterdir()) == before  # nothing stored was touched
+
+
+def test_control_options_read_files_and_lists(tmp_path: Path) -> None:
+    blocked = tmp_path / "blocked.txt"
+    blocked.write_text("# never show these\ni1\n\n i2 \n")
+    args = build_parser().parse_args(
+        ["serve", "--run", "r", "--block-items", str(blocked), "--block-items", "i3,i1", "--block-attributes",
+         "Horror", "--diversity", "0.3", "--calibrate", "--max-per-attribute", "0"]
+    )  # fmt: skip
+    controls = ranking_controls(args)
+    assert controls.block_items == ("i1", "i2", "i3") and controls.block_attributes == ("Horror",)
+    assert controls.diversity == 0.3 and controls.calibrate and controls.max_per_attribute is None
+    assert ranking_controls(build_parser().parse_args(["serve", "--run", "r"])).plain
+
+
+def test_recommend_under_controls_says_what_they_did(
+    run_dir: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    base = ["recommend", "--run", str(run_dir), "--user", "u3", "-k", "5", "--json"]
+    assert main(base) == 0
+    plain = json.loads(capsys.readouterr().out)
+    assert "moved_out" not in plain
+    catalog = json.loads((run_dir / "catalog.json").read_text())
+    genre = {r["item_id"]: r["attributes"][0] for r in catalog}
+    top_genre = genre[plain["recommendations"][0]["item_id"]]
+    assert main([*base, "--block-attributes", top_genre]) == 0
+    blocked = json.loads(capsys.readouterr().out)
+    assert blocked["controls"] == f"block_attributes={top_genre}"
+    assert all(genre[r["item_id"]] != top_genre for r in blocked["recommendations"])
+    assert {m["item_id"] for m in blocked["moved_out"]} == {
+        r["item_id"] for r in plain["recommendations"] if genre[r["item_id"]] == top_genre
+    }
+    assert all(m["note"] == f"Left out: {top_genre} is blocked." for m in blocked["moved_out"])
+    assert main([*base[:-1], "--max-per-attribute", "1", "--explain"]) == 0
+    text = capsys.readouterr().out
+    assert "left out by the ranking controls (max_per_attribute=1)" in text and "already has 1" in text
+
+
+def test_evaluate_reports_what_each_control_setting_costs(dataset: tuple[Path, Path], tmp_path: Path) -> None:
+    log, items = dataset
+    out = tmp_path / "metrics.json"
+    settings = "none;diversity=0.5;calibrate;max_per_attribute=3"
+    args = ["--quiet", "evaluate", "--dataset", f"csv:{log}", "--items", str(items)]
+    args += ["--models", "pop,itemknn"]
+    args += ["--encoder", "hashing-32", "--json", str(out), "--controls", settings]
+    assert main(args) == 0
+    rows = json.loads(out.read_text())
+    for row in rows:
+        for key in ("dataset", "model", "n_users", "n_items", "HR@10", "NDCG@10", "MRR@10", "NDCG@20"):
+            assert key in row, key  # the contract's fields are where they were
+        measured = row["controls"]
+        assert list(measured) == ["none", "diversity=0.5", "calibrate", "max_per_attribute=3"]
+        for values in measured.values():
+            assert values["NDCG@10_plain"] == pytest.approx(row["NDCG@10"], abs=1e-5)
+            assert 0 < values["coverage@10"] <= 1 and values["ARP@10"] > 0 and values["n_users"] == 120
+        none = measured["none"]
+        assert none["NDCG@10"] == none["NDCG@10_plain"]
+        assert measured["diversity=0.5"]["ILD@10"] > none["ILD@10"]
+        assert measured["calibrate"]["calibration_KL@10"] < none["calibration_KL@10"]
+    # every item has one of four genres; with at most 3 of each, the pop model's one list spreads
+    pop = rows[0]["controls"]
+    assert pop["max_per_attribute=3"]["calibration_KL@10"] < pop["none"]["calibration_KL@10"]
 
 
 def test_set_changes_a_model_setting_and_the_run_remembers_it(

@@ -8,8 +8,9 @@ import re
 import pytest
 
 from whyrec.explain.messages import MESSAGES, attribute_names, interest_label, say
-from whyrec.explain.sentences import template_sentence
+from whyrec.explain.sentences import moved_out_note, template_sentence
 from whyrec.explain.types import Evidence, Lift, SentenceFacts, WhyNot
+from whyrec.training.controls import MovedOut
 
 AGAINST = Evidence("i1", "Before Sunset (2004)", -0.5, 3)
 EVIDENCE = ("Monsters University (2013)", "Before Sunset (2004)", "Alien (1979)")
@@ -106,3 +107,31 @@ def test_answers_to_questions_read_the_same_table() -> None:
         say("en", "what_if_same", item="“Heat”", k=10) == "Without “Heat”, your top 10 would stay the same."
     )
     assert say("zh", "interest_part", label="科幻", share=0.25, horizon="近期") == "科幻（占25%，近期）"
+
+
+def test_a_sentence_says_when_a_ranking_control_moved_the_item() -> None:
+    base = CASES["one"]
+    said = [
+        ("diversity", " Moved up for variety.", "为了让推荐更多样，它被排到了前面。"),
+        ("calibration", " Shown to match your mix of interests.", "展示它是为了贴合你的兴趣比例。"),
+    ]
+    for moved_by, en, zh in said:
+        facts = SentenceFacts(base.title, base.rank, base.k, base.evidence, moved_by=moved_by)  # type: ignore[arg-type]
+        assert template_sentence(facts, "en") == template_sentence(base, "en") + en
+        assert template_sentence(facts, "zh") == template_sentence(base, "zh") + zh
+
+
+def test_notes_on_items_the_controls_left_out() -> None:
+    def note(reason: str, attribute: str | None, lang: str) -> str:
+        return moved_out_note(MovedOut("i1", 1.0, 3, reason, attribute), lang, cap=2)  # type: ignore[arg-type]
+
+    assert note("blocked_item", None, "en") == "Left out: this item is blocked."
+    assert note("blocked_attribute", "Horror", "en") == "Left out: Horror is blocked."
+    assert note("blocked_attribute", "Horror", "zh") == "未显示：恐怖类已被屏蔽。"
+    assert note("attribute_cap", "Comedy", "en") == "Left out: the list already has 2 Comedy items."
+    assert note("attribute_cap", "Comedy", "zh") == "未显示：列表中已有2个喜剧条目。"
+    # an attribute without a Chinese name is not named, rather than said in English
+    assert note("attribute_cap", "Lab Supplies", "zh") == "未显示：列表中已有2个与它属性相同的条目。"
+    assert note("blocked_attribute", "Lab Supplies", "zh") == "未显示：它的一个属性已被屏蔽。"
+    assert note("diversity", None, "en") == "Moved out of the list for variety."
+    assert note("calibration", None, "zh") == "为了贴合你的兴趣比例，它被移出了列表。"

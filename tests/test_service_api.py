@@ -280,7 +280,8 @@ def test_unexpected_errors_become_json_500_without_traceback(
     def explode(*_args: object, **_kwargs: object) -> None:
         raise RuntimeError("secret internal detail")
 
-    monkeypatch.setattr(client.app.state.live, "recommend", explode)  # type: ignore[attr-defined]
+    # the operation the recommendations route calls
+    monkeypatch.setattr(client.app.state.live, "recommend_listed", explode)  # type: ignore[attr-defined]
     response = client.get(f"/api/users/{user}/recommendations")
     assert response.status_code == 500
     assert response.headers["content-type"].startswith("application/json")

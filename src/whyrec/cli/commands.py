@@ -11,14 +11,18 @@ from typing import Any
 import torch.distributed
 
 from whyrec.cli.output import configure_output
-from whyrec.cli.parser import load_options, serve_limits
+from whyrec.cli.parser import load_options, ranking_controls, serve_limits
+from whyrec.cli.tables import controls_table, metrics_table
 from whyrec.errors import WhyrecError
 from whyrec.explain import Explainer, make_phraser
 from whyrec.explain.quality import explanation_metrics
+from whyrec.explain.sentences import moved_out_note
 from whyrec.models import Scorer
 from whyrec.models.parallel import Processes
-from whyrec.training import Recommender, build_models, parse_settings
+from whyrec.training import Recommendation, Recommender, build_models, parse_settings
 from whyrec.training.adapt import AdaptConfig
+from whyrec.training.control_metrics import control_metrics
+from whyrec.training.controls import parse_control_settings
 from whyrec.training.distributed import check_device, in_group, launch, launched_by_torchrun
 from whyrec.training.feedback import retrain_with_feedback
 from whyrec.training.pipeline import (
@@ -151,6 +155,7 @@ def cmd_evaluate(args: argparse.Namespace) -> int:
     if args.device != "cpu":
         settings["device"] = args.device
     models = build_models(names, settings)  # unknown names fail here, before any work
+    args.control_settings = parse_control_settings(args.controls) if args.controls else {}
     if args.json and args.json.parent and not args.json.parent.exists():
         raise WhyrecError(f"folder for --json does not exist: {args.json.parent}")
     check_device(args.device)
@@ -163,7 +168,9 @@ def cmd_evaluate(args: argparse.Namespace) -> int:
         rows = launch(args.nproc, args.device, _evaluate_worker, prepared, models, args)
     else:
         rows = _evaluate(prepared, models, args)
-    print(_table(rows))
+    print(metrics_table(rows))
+    if any("controls" in row for row in rows):
+        print(controls_table(rows))
     if args.json:
         args.json.write_text(json.dumps(rows, indent=2))
         print(f"wrote {args.json}")
@@ -188,6 +195,10 @@ def _evaluate(
                 prepared, model, args.explain_users, progress=not args.quiet, lang=args.lang, phraser=phraser
             )
             row.update(quality)
+    if args.control_settings:
+        for row, model in zip(rows, models.values(), strict=True):
+            log.info(f"measuring {model.name} under ranking controls ...")
+            row["controls"] = control_metrics(prepared, model, args.control_settings)
     return rows
 
 
@@ -199,76 +210,68 @@ def _evaluate_worker(
     return _evaluate(prepared, models, args)
 
 
-def _table(rows: list[dict[str, Any]]) -> str:
-    cols = ["model", "HR@10", "NDCG@10", "MRR@10", "NDCG@20", "coverage@10", "train_seconds"]
-    extra = [
-        c
-        for c in (
-            "fidelity_ratio",
-            "fidelity_ratio_recent",
-            "counterfactual_found_rate",
-            "counterfactual_validity",
-            "grounding_rate",
-            "explain_ms_per_user",
-        )
-        if any(c in r for r in rows)
-    ]
-    cols += extra
-    lines = ["  ".join(f"{c:>12}" for c in cols)]
-    for row in rows:
-        cells = []
-        for c in cols:
-            v = row.get(c, "")
-            cells.append(f"{v:>12.4f}" if isinstance(v, float) else f"{v!s:>12}")
-        lines.append("  ".join(cells))
-    return "\n".join(lines)
-
-
 def _load_run(path: Path) -> Recommender:
     return Recommender.load(path)
 
 
 def cmd_recommend(args: argparse.Namespace) -> int:
+    controls = ranking_controls(args)
     rec = _load_run(args.run)
     rec.history(args.user)  # unknown user: one clear line
     if args.k < 1:
         raise WhyrecError("-k must be at least 1")
     if args.explain:
-        pairs = Explainer(rec).explain_recommendations(args.user, k=args.k, lang=args.lang)
+        pairs, moved_out = Explainer(rec).explain_list(args.user, k=args.k, lang=args.lang, controls=controls)
         rows = [
             {
-                "rank": r.rank,
-                "item_id": r.item_id,
-                "title": r.title,
-                "score": round(r.score, 4),
+                **_row(r),
                 "explanation": e.sentence.text,
                 "evidence": [ev.item_id for ev in e.evidence[:3]],
             }
             for r, e in pairs
         ]
     else:
-        rows = [
-            {"rank": r.rank, "item_id": r.item_id, "title": r.title, "score": round(r.score, 4)}
-            for r in rec.recommend(args.user, k=args.k)
-        ]
-    if args.json:
-        print(
-            json.dumps(
-                {"user_id": args.user, "model": rec.model.name, "recommendations": rows},
-                ensure_ascii=False,
-                indent=2,
-            )
+        recs, moved_out = (
+            (rec.recommend(args.user, k=args.k), ())
+            if controls.plain
+            else rec.recommend_controlled(args.user, k=args.k, controls=controls)
         )
+        rows = [_row(r) for r in recs]
+    left_out = [
+        {"item_id": m.item_id, "title": rec.catalog.title(m.item_id), "plain_rank": m.plain_rank,
+         "reason": m.reason, "note": moved_out_note(m, args.lang, controls.max_per_attribute)}
+        for m in moved_out
+    ]  # fmt: skip
+    if args.json:
+        out: dict[str, Any] = {"user_id": args.user, "model": rec.model.name, "recommendations": rows}
+        if not controls.plain:
+            out["controls"] = controls.label()
+            out["moved_out"] = left_out
+        print(json.dumps(out, ensure_ascii=False, indent=2))
         return 0
     print(
         f"top {len(rows)} for user {args.user} "
         f"({rec.model.name}, {len(rec.history(args.user))} items in history)"
     )
     for row in rows:
-        print(f"{row['rank']:>3}. {row['title']}  [{row['item_id']}]  score {row['score']:.3f}")
+        moved = ""
+        if row.get("moved_by"):
+            moved = f"  (moved up by {row['moved_by']}, plain rank {row['plain_rank']})"
+        print(f"{row['rank']:>3}. {row['title']}  [{row['item_id']}]  score {row['score']:.3f}{moved}")
         if "explanation" in row:
             print(f"     {row['explanation']}")
+    if left_out:
+        print(f"left out by the ranking controls ({controls.label()}):")
+    for item in left_out:
+        print(f"  plain rank {item['plain_rank']:>3}. {item['title']}  [{item['item_id']}]  {item['note']}")
     return 0
+
+
+def _row(r: Recommendation) -> dict[str, Any]:
+    row: dict[str, Any] = {"rank": r.rank, "item_id": r.item_id, "title": r.title, "score": round(r.score, 4)}
+    if r.plain_rank is not None:
+        row.update(plain_rank=r.plain_rank, moved_by=r.moved_by)
+    return row
 
 
 def cmd_explain(args: argparse.Namespace) -> int:
@@ -320,8 +323,10 @@ def cmd_explain(args: argparse.Namespace) -> int:
 def cmd_serve(args: argparse.Namespace) -> int:
     from whyrec.service import serve  # the serve extra: imported only when serving
 
+    controls = ranking_controls(args)  # a bad value fails before anything is loaded
     serve(args.run, db=args.db, host=args.host, port=args.port, llm=args.llm, api_key_file=args.api_key_file,
-          workers=args.workers, cors_origins=tuple(args.cors_origin), limits=serve_limits(args))  # fmt: skip
+          workers=args.workers, cors_origins=tuple(args.cors_origin), limits=serve_limits(args),
+          controls=controls)  # fmt: skip
     return 0
 
 

@@ -3,9 +3,12 @@
 from __future__ import annotations
 
 import argparse
+import os
 from pathlib import Path
 
 from whyrec.data import LoadOptions
+from whyrec.errors import WhyrecError
+from whyrec.training.controls import RankingControls
 
 DEMO_RUN = Path("runs") / "demo"
 
@@ -139,6 +142,13 @@ def build_parser() -> argparse.ArgumentParser:
         help="phrase the sentences of the first 50 explained users with an LLM (smollm or a base URL)",
     )
     evaluate.add_argument("--tensorboard", metavar="DIR")
+    evaluate.add_argument(
+        "--controls",
+        metavar="SETTINGS",
+        help="also measure each model's top 10 under ranking controls: settings separated by ';', "
+        "knobs of one setting by ',', e.g. 'none;diversity=0.3;calibrate;max_per_attribute=3' "
+        "(diversity, NDCG@10 against the plain ranking, coverage, popularity, calibration)",
+    )
     add_process_options(evaluate)
     add_settings_option(evaluate)
 
@@ -149,6 +159,7 @@ def build_parser() -> argparse.ArgumentParser:
     recommend.add_argument("--explain", action="store_true", help="add a short explanation to every row")
     recommend.add_argument("--json", action="store_true")
     recommend.add_argument("--lang", choices=["en", "zh"], default="en")
+    add_control_options(recommend, "for this list")
 
     explain = sub.add_parser("explain", help="the full explanation of one (user, item) pair")
     explain.add_argument("--run", type=Path, required=True)
@@ -181,7 +192,78 @@ def build_parser() -> argparse.ArgumentParser:
     serve.add_argument(
         "--user-event-cap", type=int, default=None, help="events one user may store per hour (default 1000)"
     )
+    add_control_options(serve, "the service's defaults; a request may add blocks and change the knobs")
     return parser
+
+
+def add_control_options(parser: argparse.ArgumentParser, what: str) -> None:
+    """The ranking controls (see docs/ranking-controls.md), read by :func:`ranking_controls`."""
+    group = parser.add_argument_group("ranking controls", what)
+    names = "a file with one per line (# comments), or a comma-separated list; repeatable"
+    group.add_argument(
+        "--block-items", metavar="FILE_OR_LIST", action="append", default=[],
+        help="item ids never recommended: " + names,
+    )  # fmt: skip
+    group.add_argument(
+        "--block-attributes", metavar="FILE_OR_LIST", action="append", default=[],
+        help="attributes (genres, categories) whose items are never recommended: " + names,
+    )  # fmt: skip
+    group.add_argument(
+        "--diversity", metavar="0..1", default=None,
+        help="0: the plain ranking (default); up to 1: as varied as possible (MMR)",
+    )  # fmt: skip
+    group.add_argument(
+        "--calibrate", action="store_true", help="match the attribute mix of each user's history (Steck 2018)"
+    )
+    group.add_argument(
+        "--max-per-attribute", metavar="N", default=None,
+        help="at most N items per attribute in a list (default: no cap)",
+    )  # fmt: skip
+
+
+def ranking_controls(args: argparse.Namespace) -> RankingControls:
+    """The ranking controls of ADD_CONTROL_OPTIONS; a bad value is a WhyrecError naming it."""
+    diversity = _number("--diversity", args.diversity, float)
+    cap = _number("--max-per-attribute", args.max_per_attribute, int)
+    try:
+        return RankingControls(
+            block_items=tuple(_names(args.block_items, "--block-items")),
+            block_attributes=tuple(_names(args.block_attributes, "--block-attributes")),
+            diversity=0.0 if diversity is None else diversity,
+            calibrate=args.calibrate,
+            max_per_attribute=int(cap) if cap else None,
+        )
+    except ValueError as error:  # "diversity must be at most 1, ..." names the option's field
+        field, rest = str(error).split(" ", 1)
+        raise WhyrecError(f"--{field.replace('_', '-')} {rest}") from None
+
+
+def _number(option: str, text: str | None, kind: type[float] | type[int]) -> float | None:
+    if text is None:
+        return None
+    try:
+        return kind(text)
+    except ValueError:
+        word = "a whole number" if kind is int else "a number"
+        raise WhyrecError(f"{option} must be {word}, not {text!r}") from None
+
+
+def _names(values: list[str], option: str) -> list[str]:
+    """Names from each value: an existing file (one per line) or a comma-separated list."""
+    names: list[str] = []
+    for value in values:
+        path = Path(value)
+        if path.is_file():
+            try:
+                lines = path.read_text(encoding="utf-8").splitlines()
+            except (OSError, UnicodeDecodeError) as exc:
+                raise WhyrecError(f"cannot read {option} file {value}: {exc}") from None
+            names += [line.strip() for line in lines if line.strip() and not line.lstrip().startswith("#")]
+        elif os.sep in value or path.suffix in (".txt", ".csv", ".lst"):
+            raise WhyrecError(f"{option}: no such file {value}")
+        else:
+            names += [n.strip() for n in value.split(",") if n.strip()]
+    return list(dict.fromkeys(names))
 
 
 def add_access_options(parser: argparse.ArgumentParser) -> None:

@@ -11,6 +11,7 @@ import numpy as np
 from whyrec.explain.context import ScoringContext, build_context
 from whyrec.explain.counterfactual import explain_why_not, find_counterfactual
 from whyrec.explain.interests import STOPWORDS, TermIndex, build_interests, label_fits
+from whyrec.explain.messages import say
 from whyrec.explain.phrasing import Phraser, guarded_phrase
 from whyrec.explain.sentences import GroundingChecker, template_sentence
 from whyrec.explain.types import (
@@ -23,6 +24,7 @@ from whyrec.explain.types import (
     SentenceFacts,
 )
 from whyrec.models.config import Config, setting
+from whyrec.training.controls import MovedOut, RankingControls
 from whyrec.training.recommender import Recommendation, Recommender, rank_of
 
 
@@ -101,10 +103,12 @@ class Explainer:
         k: int = 10,
         exclude: Iterable[str] = (),
         avoid: Iterable[str] = (),
+        controls: RankingControls | None = None,
     ) -> list[Recommendation]:
         removed = set(remove)
         kept = [h for h in self._history(user_id, history) if h not in removed]
-        return self.rec.recommend(history=kept, k=k, exclude=list(exclude) + list(removed), avoid=avoid)
+        return self.rec.recommend(history=kept, k=k, exclude=list(exclude) + list(removed), avoid=avoid,
+                                  controls=controls)  # fmt: skip
 
     # -- the full explanation ------------------------------------------------------------------
     def explain(
@@ -135,9 +139,14 @@ class Explainer:
         lang: Lang,
         counterfactual: bool,
         use_llm: bool,
+        shown: Recommendation | None = None,
     ) -> Explanation:
+        """SHOWN: the item as a list under ranking controls shows it (its rank there, and the
+        control that moved it in); None: as the plain ranking places it."""
         item_idx = self.rec.item_index(item_id)
         rank, contributions = rank_of(ctx.final, item_idx), ctx.contributions(item_idx)
+        if shown is not None:
+            rank = shown.rank
         evidence = self._evidence(ctx, contributions)
         if ctx.profile is None:
             ctx.profile = self.interests(user_id, history=ctx.items)
@@ -162,8 +171,11 @@ class Explainer:
             interest=named.label if named else None,
             counterfactual=cf.removed_titles if cf and cf.found else None,
             why_not=why_not,
+            moved_by=shown.moved_by if shown is not None else None,
         )
         allowed = self._allowed(facts, shared_attrs, served)
+        if facts.moved_by:  # a fixed phrase, never a title ("Shown to match ..." is not the film "Match")
+            allowed.append(say(lang, f"moved_{facts.moved_by}").strip())
         template = template_sentence(facts, lang)
         sentence = self._sentence(template, facts, lang, allowed, use_llm)
         return Explanation(
@@ -234,13 +246,44 @@ class Explainer:
         avoid: Iterable[str] = (),
         counterfactual: bool = False,
         profile: InterestProfile | None = None,
+        controls: RankingControls | None = None,
     ) -> list[tuple[Recommendation, Explanation]]:
+        """The top-k, each with its explanation (under ranking CONTROLS if given)."""
+        return self.explain_list(
+            user_id, history=history, k=k, lang=lang, exclude=exclude, avoid=avoid,
+            counterfactual=counterfactual, profile=profile, controls=controls,
+        )[0]  # fmt: skip
+
+    def explain_list(
+        self,
+        user_id: str | None = None,
+        *,
+        history: Sequence[str] | None = None,
+        k: int = 10,
+        lang: Lang = "en",
+        exclude: Iterable[str] = (),
+        avoid: Iterable[str] = (),
+        counterfactual: bool = False,
+        profile: InterestProfile | None = None,
+        controls: RankingControls | None = None,
+    ) -> tuple[list[tuple[Recommendation, Explanation]], tuple[MovedOut, ...]]:
+        """The top-k explained, and the items of the plain top-k that ranking CONTROLS left out.
+
+        Under controls each explanation gives the item's rank in the list shown, and its sentence
+        says when a control moved it in. A counterfactual is verified against the plain ranking,
+        so a list under controls carries none."""
         ctx = self._context(self._history(user_id, history), exclude, avoid)
         ctx.profile = profile  # None: computed once, on first use
+        if controls is None or controls.plain:
+            return [
+                (r, self._explain_in(ctx, r.item_id, user_id, k, lang, counterfactual, use_llm=False))
+                for r in self.rec.top_k(ctx.final, k)
+            ], ()
+        ranking = self.rec.rerank(ctx.final, k, controls, ctx.items)
         return [
-            (r, self._explain_in(ctx, r.item_id, user_id, k, lang, counterfactual, use_llm=False))
-            for r in self.rec.top_k(ctx.final, k)
-        ]
+            (r, self._explain_in(ctx, r.item_id, user_id, k, lang, False, use_llm=False, shown=r))
+            for r in self.rec.placed(ranking)
+        ], ranking.moved_out
 
     # -- parts -----------------------------------------------------------------------------------
     def _interest_served(

@@ -6,8 +6,17 @@ import re
 from collections.abc import Iterable
 
 from whyrec.data.dataset import ItemCatalog
-from whyrec.explain.messages import ZH_ATTRIBUTES, attribute_names, interest_label, join, quote, say
+from whyrec.explain.messages import (
+    ZH_ATTRIBUTES,
+    attribute_name,
+    attribute_names,
+    interest_label,
+    join,
+    quote,
+    say,
+)
 from whyrec.explain.types import SentenceFacts, WhyNot
+from whyrec.training.controls import MovedOut
 
 
 def template_sentence(facts: SentenceFacts, lang: str = "en") -> str:
@@ -32,7 +41,18 @@ def template_sentence(facts: SentenceFacts, lang: str = "en") -> str:
     if facts.counterfactual:
         items = join([quote(t, lang) for t in facts.counterfactual], lang)
         out += say(lang, "counterfactual", items=items, k=facts.k)
+    if facts.moved_by:
+        out += say(lang, f"moved_{facts.moved_by}")
     return out
+
+
+def moved_out_note(moved: MovedOut, lang: str, cap: int | None = None) -> str:
+    """Why a ranking control left an item of the plain top k out of the list, in ``lang``; an
+    attribute without a name in ``lang`` is not named. CAP is the list's limit per attribute."""
+    name = attribute_name(moved.attribute, lang) if moved.attribute else None
+    if moved.reason in ("blocked_attribute", "attribute_cap"):
+        return say(lang, f"out_{moved.reason}" + ("" if name else "_any"), attribute=name, cap=cap)
+    return say(lang, f"out_{moved.reason}")
 
 
 def _why_not(title: str, why_not: WhyNot, facts: SentenceFacts, lang: str) -> str:

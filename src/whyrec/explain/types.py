@@ -91,6 +91,7 @@ class SentenceFacts:
     interest: str | None = None  # the label of the interest it serves, if that interest fits it
     counterfactual: tuple[str, ...] | None = None  # titles whose removal takes it out of the top-k
     why_not: WhyNot | None = None
+    moved_by: Literal["diversity", "calibration"] | None = None  # a ranking control chose it
 
 
 @dataclass(frozen=True)

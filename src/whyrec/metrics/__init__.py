@@ -1,6 +1,17 @@
-"""Full-ranking metrics: every item is a candidate, never sampled negatives. A leaf: it imports
-nothing else of whyrec, so models (early stopping), training and explanations can all use it."""
+"""Full-ranking metrics: every item is a candidate, never sampled negatives; and measures of the
+lists beyond accuracy (diversity, coverage, popularity, calibration). A leaf: it imports nothing
+else of whyrec, so models (early stopping), training and explanations can all use it."""
 
+from whyrec.metrics.lists import (
+    CALIBRATION_SMOOTHING,
+    attribute_distribution,
+    attribute_matrix,
+    average_popularity,
+    calibration_kl,
+    catalogue_coverage,
+    intra_list_diversity,
+    list_ndcg,
+)
 from whyrec.metrics.ranking import (
     CUTOFFS,
     NonFiniteScoreError,
@@ -17,12 +28,20 @@ from whyrec.metrics.ranking import (
 )
 
 __all__ = [
+    "CALIBRATION_SMOOTHING",
     "CUTOFFS",
     "NonFiniteScoreError",
     "Ranker",
     "Ranks",
+    "attribute_distribution",
+    "attribute_matrix",
+    "average_popularity",
+    "calibration_kl",
+    "catalogue_coverage",
     "check_finite",
     "evaluate",
+    "intra_list_diversity",
+    "list_ndcg",
     "mask_seen",
     "metrics_from_ranks",
     "ndcg_per_user",

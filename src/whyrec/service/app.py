@@ -19,7 +19,7 @@ from whyrec.service.auth import Authority
 from whyrec.service.headers import SecurityHeaders
 from whyrec.service.items import AddItemError, build_items_router
 from whyrec.service.limits import Limiter, RateLimitedError, SharedLimiter
-from whyrec.service.live import LiveRecommender, NotRankableError
+from whyrec.service.live import ControlsError, LiveRecommender, NotRankableError
 from whyrec.service.routes import build_router
 from whyrec.service.search import ItemSearch
 from whyrec.service.settings import ServiceSettings
@@ -44,6 +44,15 @@ covers that user alone. 401 without a valid credential, 403 with one that does n
 user or route. `/api/health` is open. A service started without a key is open to every caller
 (loopback only) and says so in `/api/health` (`auth: "open"`).
 
+**Ranking controls** on `GET /api/users/{user_id}/recommendations`: `diversity=0..1` (MMR over
+the items' LM vectors), `calibrate=true` (match the attribute mix of the user's history),
+`max_per_attribute=N` (0: no cap), `block_items` and `block_attributes` (repeat the parameter or
+separate names with commas; `exclude_items` and `exclude_attributes` are the same). They combine
+with the service's own: a request may add blocks and choose the knobs, never lift a blocklist of
+the service. Each item says whether a control moved it in (`moved_by`) and its rank without the
+controls (`plain_rank`); `moved_out` lists the items of the plain top-k that the controls left
+out, with the reason.
+
 **Limits**: events and ask are limited per credential per minute, and the events one user may
 store per window are capped: 429 with `Retry-After`.
 
@@ -52,9 +61,10 @@ recommendations, explanations, interests and ask. Sending a like (any item event
 user; their recommendations then come from those items alone.
 
 **Errors** are JSON `{"detail": "..."}`: 404 unknown user or item, 409 asking to explain an item
-the user has seen, marked not interested or removed, 413 a body over the size limit, 422 a
-malformed request, 429 over a limit, 503 the event store is unavailable (with `Retry-After`),
-500 anything else (details only in the server log).
+the user has seen, marked not interested or removed (or that the service blocks), 413 a body over
+the size limit, 422 a malformed request (a ranking control out of range included), 429 over a
+limit, 503 the event store is unavailable (with `Retry-After`), 500 anything else (details only in
+the server log).
 """
 
 
@@ -62,7 +72,8 @@ def create_app(
     recommender: Recommender, store: EventStore, settings: ServiceSettings | None = None
 ) -> FastAPI:
     settings = settings or ServiceSettings()
-    live = LiveRecommender(recommender, store, settings.phraser, settings.profile_cache_size)
+    live = LiveRecommender(recommender, store, settings.phraser, settings.profile_cache_size,
+                           controls=settings.controls)  # fmt: skip
     search = ItemSearch(recommender, recommender.info.get("encoder"), semantic=settings.semantic_search)
     if settings.warm_search:
         search.warm()
@@ -140,6 +151,7 @@ def _add_error_handlers(app: FastAPI, settings: ServiceSettings) -> None:
     app.add_exception_handler(StoreError, answer(503, settings.store_retry_after_seconds))
     app.add_exception_handler(WhyrecError, answer(400))
     app.add_exception_handler(AddItemError, answer(422))
+    app.add_exception_handler(ControlsError, answer(422))
     app.add_exception_handler(RequestValidationError, _validation_error)  # type: ignore[arg-type]
 
 

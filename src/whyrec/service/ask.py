@@ -80,6 +80,8 @@ class Answerer:
         for key, items in hidden.items():
             if item.item_id in items:
                 return AskOut(**base, item=item, answer=_say(lang, key, item=_q(item.title, lang)))
+        if self.live.blocked(item.item_id):
+            return AskOut(**base, item=item, answer=_say(lang, "blocked", item=_q(item.title, lang)))
         explanation = self.live.explain(state, item.item_id, k, lang)
         return AskOut(**base, item=item, answer=explanation.sentence.text,
                       explanation=explanation_out(explanation))  # fmt: skip

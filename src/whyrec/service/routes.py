@@ -9,12 +9,11 @@ from typing import Annotated, Any, Literal
 
 from fastapi import APIRouter, Body, Depends, HTTPException, Path, Query
 
-from whyrec.events import MAX_ID_LENGTH, EventStore, LiveState
-from whyrec.explain.types import Lang
+from whyrec.events import MAX_ID_LENGTH, EventStore
 from whyrec.service.ask import Answerer
 from whyrec.service.auth import Authority, Credential, credential, require_admin, require_user
 from whyrec.service.limits import RateLimitedError, rate_limit
-from whyrec.service.live import LiveRecommender
+from whyrec.service.live import ControlsError, LiveRecommender
 from whyrec.service.schemas import (
     AUTH_RESPONSES,
     AskIn,
@@ -40,14 +39,17 @@ from whyrec.service.schemas import (
     UserOut,
     UsersOut,
     UserSummaryOut,
+    controls_out,
     explanation_out,
     groups_out,
     interest_out,
+    moved_out_out,
     recommendation_out,
     timeline_out,
 )
 from whyrec.service.search import ItemSearch
 from whyrec.service.settings import ServiceSettings
+from whyrec.training.controls import RankingControls
 
 UserId = Annotated[str, Path(min_length=1, max_length=MAX_ID_LENGTH, description="external user id")]
 ItemIdPath = Annotated[str, Path(min_length=1, max_length=MAX_ID_LENGTH, description="external item id")]
@@ -62,6 +64,30 @@ AUTH: Responses = AUTH_RESPONSES
 LIMITED: Responses = {429: {"model": ErrorOut, "description": "over a rate limit; see Retry-After"}}
 UserCredential = Annotated[Credential, Depends(require_user)]
 AdminCredential = Annotated[Credential, Depends(require_admin)]
+MAX_BLOCKED = 1_000  # names one request may block, items and attributes each
+DEFAULT = "; default: the service's"
+DiversityQuery = Annotated[float | None, Query(ge=0, le=1, description=(
+    "0..1: 0 the plain ranking, 1 as varied as possible (MMR over the items' LM vectors)" + DEFAULT))]
+CalibrateQuery = Annotated[bool | None, Query(description=(
+    "true: match the attribute mix of the user's history (Steck 2018)" + DEFAULT))]
+CapQuery = Annotated[int | None, Query(ge=0, le=1_000, description=(
+    "at most this many items per attribute (genre, category); 0: no cap" + DEFAULT))]
+BlockItemsQuery = Annotated[list[str] | None, Query(description=(
+    "item ids never to show (repeat, or separate with commas); added to the service's blocklist"))]
+BlockAttributesQuery = Annotated[list[str] | None, Query(description=(
+    "attributes whose items are never shown; added to the service's blocklist"))]
+ExcludeItemsQuery = Annotated[list[str] | None, Query(description="the same as block_items")]
+ExcludeAttributesQuery = Annotated[list[str] | None, Query(description="the same as block_attributes")]
+
+
+def _names(what: str, *given: list[str] | None) -> list[str]:
+    """Names from repeated query parameters, each possibly comma-separated."""
+    names = [n.strip() for values in given for value in values or () for n in value.split(",") if n.strip()]
+    if len(names) > MAX_BLOCKED:
+        raise ControlsError(f"{what}: at most {MAX_BLOCKED:,} names per request, not {len(names):,}")
+    if any(len(n) > MAX_ID_LENGTH for n in names):
+        raise ControlsError(f"{what}: a name is longer than {MAX_ID_LENGTH} characters")
+    return names
 
 
 def build_router(live: LiveRecommender, search: ItemSearch, answerer: Answerer, store: EventStore,
@@ -70,6 +96,23 @@ def build_router(live: LiveRecommender, search: ItemSearch, answerer: Answerer, 
     rec, sessions = live.rec, live.sessions
     catalog = rec.catalog
     KQuery = Annotated[int, Query(ge=1, le=settings.max_k, description="how many items")]
+
+    def request_controls(diversity: DiversityQuery = None, calibrate: CalibrateQuery = None,
+                         max_per_attribute: CapQuery = None, block_items: BlockItemsQuery = None,
+                         block_attributes: BlockAttributesQuery = None,
+                         exclude_items: ExcludeItemsQuery = None,
+                         exclude_attributes: ExcludeAttributesQuery = None) -> RankingControls:  # fmt: skip
+        """The service's ranking controls with the request's: blocks add up, knobs are chosen."""
+        try:
+            return live.controls.with_request(
+                block_items=_names("block_items", block_items, exclude_items),
+                block_attributes=_names("block_attributes", block_attributes, exclude_attributes),
+                diversity=diversity, calibrate=calibrate, max_per_attribute=max_per_attribute,
+            )
+        except ValueError as error:  # the controls' own checks
+            raise ControlsError(f"invalid ranking controls: {error}") from None
+
+    Controls = Annotated[RankingControls, Depends(request_controls)]
 
     @router.get("/health", response_model=HealthOut, tags=["service"])
     def health() -> HealthOut:
@@ -126,29 +169,31 @@ def build_router(live: LiveRecommender, search: ItemSearch, answerer: Answerer, 
         return TokensRevokedOut(user_id=user_id, revoked=authority.revoke(user_id))
 
     @router.get("/users/{user_id}/recommendations", response_model=RecommendationsOut,
-                responses={**NOT_FOUND, **AUTH}, tags=["recommendations"])  # fmt: skip
-    def recommendations(user_id: UserId, _: UserCredential, k: KQuery = 10, explain: bool = False,
-                        lang: LangQuery = "en", group: GroupQuery = None) -> RecommendationsOut:  # fmt: skip
+                responses={**NOT_FOUND, **AUTH, 422: {"model": ErrorOut, "description": "a bad parameter"}},
+                tags=["recommendations"])  # fmt: skip
+    def recommendations(user_id: UserId, _: UserCredential, controls: Controls, k: KQuery = 10,
+                        explain: bool = False, lang: LangQuery = "en",
+                        group: GroupQuery = None) -> RecommendationsOut:  # fmt: skip
         """Top-k from the live history; with ``explain=true`` each item carries its explanation
         (evidence, interest, sentence; the counterfactual is in the single-item endpoint); with
-        ``group=reason`` also the items grouped by what drives them, each reason said once."""
-        state = sessions.require(user_id)
-        if group == "reason":
-            return grouped_recommendations(user_id, state, k, lang)
-        if explain:
-            rows = [recommendation_out(r, catalog.attrs(r.item_id), e)
-                    for r, e in live.recommend_explained(state, k, lang)]  # fmt: skip
-        else:
-            rows = [recommendation_out(r, catalog.attrs(r.item_id)) for r in live.recommend(state, k)]
-        return RecommendationsOut(
-            user_id=user_id, k=k, history_length=len(state.history), recommendations=rows
-        )
+        ``group=reason`` also the items grouped by what drives them, each reason said once.
 
-    def grouped_recommendations(user_id: str, state: LiveState, k: int, lang: Lang) -> RecommendationsOut:
-        pairs, groups = live.recommend_grouped(state, k, lang)
-        rows = [recommendation_out(r, catalog.attrs(r.item_id), e) for r, e in pairs]
+        Ranking controls (``diversity``, ``calibrate``, ``max_per_attribute``, ``block_items``,
+        ``block_attributes``) combine with the service's; ``moved_out`` lists the items of the
+        plain top-k they left out, and each item's ``moved_by`` names the control that chose it."""
+        state = sessions.require(user_id)
+        groups = None
+        if explain or group == "reason":
+            pairs, moved = live.explain_listed(state, k, lang, controls)
+            rows = [recommendation_out(r, catalog.attrs(r.item_id), e) for r, e in pairs]
+            if group == "reason":
+                groups = groups_out(live.groups(pairs, lang))
+        else:
+            recs, moved = live.recommend_listed(state, k, controls)
+            rows = [recommendation_out(r, catalog.attrs(r.item_id)) for r in recs]
         return RecommendationsOut(user_id=user_id, k=k, history_length=len(state.history),
-                                  recommendations=rows, groups=groups_out(groups))  # fmt: skip
+                                  recommendations=rows, groups=groups, controls=controls_out(controls),
+                                  moved_out=moved_out_out(moved, controls, catalog.titles, lang))  # fmt: skip
 
     @router.get("/users/{user_id}/interests/timeline", response_model=TimelineOut,
                 responses={**NOT_FOUND, **AUTH}, tags=["recommendations"])  # fmt: skip

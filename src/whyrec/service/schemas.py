@@ -12,8 +12,10 @@ from whyrec.events import INTEREST_TYPES, MAX_ID_LENGTH, EventType
 from whyrec.explain import Explanation, Interest
 from whyrec.explain.grouping import ReasonGroup
 from whyrec.explain.messages import interest_label
+from whyrec.explain.sentences import moved_out_note
 from whyrec.explain.timeline import InterestTimeline
 from whyrec.service.session import interest_key
+from whyrec.training.controls import MovedOut, RankingControls
 from whyrec.training.recommender import Recommendation
 
 
@@ -165,6 +167,34 @@ class RecommendationOut(BaseModel):
     rank: int
     attributes: list[str]
     explanation: ExplanationOut | None = None
+    plain_rank: int | None = Field(
+        default=None, description="under ranking controls: the item's rank without them"
+    )
+    moved_by: Literal["diversity", "calibration"] | None = Field(
+        default=None, description="the ranking control that chose this item over a more relevant one"
+    )
+
+
+class MovedOutOut(BaseModel):
+    """An item of the plain top-k that the ranking controls left out of the list."""
+
+    item_id: str
+    title: str
+    plain_rank: int = Field(description="its rank without the controls")
+    reason: Literal["blocked_item", "blocked_attribute", "attribute_cap", "diversity", "calibration"]
+    attribute: str | None = Field(description="the blocked attribute, or the one whose cap was reached")
+    note: str = Field(description="the reason in words, in the requested language")
+
+
+class ControlsOut(BaseModel):
+    """The ranking controls a list was ranked under: the service's with the request's."""
+
+    diversity: float = Field(description="0: the plain ranking; 1: as varied as possible (MMR)")
+    calibrate: bool = Field(description="the list matches the attribute mix of the user's history")
+    calibration_weight: float
+    max_per_attribute: int | None = Field(description="at most this many items per attribute; null: no cap")
+    blocked_items: int = Field(description="how many item ids are blocked")
+    blocked_attributes: list[str]
 
 
 # -- responses ------------------------------------------------------------------------------------
@@ -220,6 +250,12 @@ class RecommendationsOut(BaseModel):
     recommendations: list[RecommendationOut]
     groups: list[ReasonGroupOut] | None = Field(
         default=None, description="with group=reason: the recommendations grouped by what drives them"
+    )
+    controls: ControlsOut | None = Field(
+        default=None, description="the ranking controls applied; null when none apply"
+    )
+    moved_out: list[MovedOutOut] = Field(
+        default_factory=list, description="items of the plain top-k that the ranking controls left out"
     )
 
 
@@ -365,4 +401,21 @@ def recommendation_out(rec: Recommendation, attributes: tuple[str, ...],
     return RecommendationOut(
         item_id=rec.item_id, title=rec.title, score=round(rec.score, 6), rank=rec.rank,
         attributes=list(attributes), explanation=explanation_out(explanation) if explanation else None,
+        plain_rank=rec.plain_rank, moved_by=rec.moved_by,
     )  # fmt: skip
+
+
+def controls_out(controls: RankingControls) -> ControlsOut | None:
+    if controls.plain:
+        return None
+    return ControlsOut(diversity=controls.diversity, calibrate=controls.calibrate,
+                       calibration_weight=controls.calibration_weight,
+                       max_per_attribute=controls.max_per_attribute, blocked_items=len(controls.block_items),
+                       blocked_attributes=list(controls.block_attributes))  # fmt: skip
+
+
+def moved_out_out(moved: tuple[MovedOut, ...], controls: RankingControls, titles: dict[str, str],
+                  lang: str) -> list[MovedOutOut]:  # fmt: skip
+    return [MovedOutOut(item_id=m.item_id, title=titles.get(m.item_id, m.item_id), plain_rank=m.plain_rank,
+                        reason=m.reason, attribute=m.attribute,
+                        note=moved_out_note(m, lang, controls.max_per_attribute)) for m in moved]  # fmt: skip

@@ -3,6 +3,7 @@ several workers sharing the store)."""
 
 from __future__ import annotations
 
+import dataclasses
 import ipaddress
 import json
 import logging
@@ -12,6 +13,7 @@ from pathlib import Path
 from typing import Any
 
 from whyrec.errors import WhyrecError
+from whyrec.training.controls import RankingControls
 
 #: the environment variable holding the service key
 API_KEY_ENV = "WHYREC_API_KEY"
@@ -23,7 +25,7 @@ MIN_KEY_LENGTH = 16
 def serve(run_dir: str | Path, db: str | None = None, host: str = "127.0.0.1", port: int = 8000,
           llm: str | None = None, torch_threads: int | None = None, api_key_file: str | Path | None = None,
           workers: int = 1, cors_origins: tuple[str, ...] = (),
-          limits: dict[str, int] | None = None) -> None:  # fmt: skip
+          limits: dict[str, int] | None = None, controls: RankingControls | None = None) -> None:  # fmt: skip
     """Serve the API and web page for ``run_dir`` until interrupted (blocking).
 
     ``db`` is any SQLAlchemy URL; by default a SQLite file ``events.db`` inside the run directory.
@@ -36,7 +38,9 @@ def serve(run_dir: str | Path, db: str | None = None, host: str = "127.0.0.1", p
     is open to every caller, which is allowed on a loopback host only. ``workers`` > 1 runs that
     many processes; every piece of state they answer from lives in the event store.
     ``limits`` sets ServiceSettings fields (``events_per_minute``, ``asks_per_minute``,
-    ``user_event_cap``, ``user_event_window_seconds``, ``token_ttl_seconds``).
+    ``user_event_cap``, ``user_event_window_seconds``, ``token_ttl_seconds``). ``controls`` are
+    the service's ranking controls: its blocklists hold for every answer, its knobs are the
+    defaults a request may change.
     """
     import uvicorn
 
@@ -47,8 +51,8 @@ def serve(run_dir: str | Path, db: str | None = None, host: str = "127.0.0.1", p
     _check_port(host, port)
     config = {"run_dir": str(run_dir), "db": db, "llm": llm, "torch_threads": torch_threads,
               "api_key_file": str(api_key_file) if api_key_file else None,
-              "cors_origins": list(cors_origins), "limits": dict(limits or {}),
-              "shared_limits": workers > 1}  # fmt: skip
+              "cors_origins": list(cors_origins), "limits": dict(limits or {}), "shared_limits": workers > 1,
+              "controls": (controls or RankingControls()).to_dict()}  # fmt: skip
     access = (
         "access needs the service key or a user token"
         if key
@@ -56,6 +60,8 @@ def serve(run_dir: str | Path, db: str | None = None, host: str = "127.0.0.1", p
         f"user's data (set {API_KEY_ENV} to require credentials)"
     )
     print(f"whyrec: serving {run_dir} on http://{host}:{port}/ - {access}", flush=True)
+    if controls is not None and not controls.plain:
+        print(f"whyrec: ranking controls {_describe(controls)}", flush=True)
     logging.basicConfig(level=logging.INFO, format="%(levelname)s %(name)s: %(message)s")
     try:
         if workers == 1:
@@ -88,15 +94,30 @@ def build_app(config: dict[str, Any], key: str | None) -> tuple[Any, Any]:
     recommender = Recommender.load(run_dir)
     llm = config.get("llm")
     try:
+        controls = RankingControls(**(config.get("controls") or {}))
         settings = ServiceSettings(
             run_dir=str(run_dir), phraser=make_phraser(llm) if llm else None, warm_search=True,
-            api_key=key, cors_origins=tuple(config.get("cors_origins") or ()),
+            api_key=key, cors_origins=tuple(config.get("cors_origins") or ()), controls=controls,
             shared_limits=bool(config.get("shared_limits")), **(config.get("limits") or {}),
         )  # fmt: skip
     except (TypeError, ValueError) as exc:
         raise WhyrecError(f"invalid service setting: {exc}") from None
+    unknown = [i for i in controls.block_items if i not in recommender.items]
+    if unknown:
+        logging.getLogger("whyrec.service").warning(
+            f"{len(unknown):,} blocked item id(s) are not in the catalogue, e.g. {unknown[0]!r} (they stay "
+            "blocked if added later)"
+        )
     store = EventStore(config.get("db") or default_db_url(run_dir))
     return create_app(recommender, store, settings), store
+
+
+def _describe(controls: RankingControls) -> str:
+    """The controls in one line, the blocklists by their size."""
+    knobs = dataclasses.replace(controls, block_items=(), block_attributes=()).label()
+    items, attributes = len(controls.block_items), len(controls.block_attributes)
+    blocks = f"{items:,} blocked items, {attributes:,} blocked attributes"
+    return blocks if knobs == "none" else f"{knobs}; {blocks}"
 
 
 def worker_app() -> Any:

@@ -2,9 +2,10 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 from whyrec.explain import Phraser
+from whyrec.training.controls import RankingControls
 
 
 @dataclass(frozen=True)
@@ -26,6 +27,9 @@ class ServiceSettings:
     user_event_window_seconds: int = 3_600
     cors_origins: tuple[str, ...] = ()  # origins allowed to call the API from a browser; none by default
     store_retry_after_seconds: int = 5  # Retry-After of a 503 while the event store is unavailable
+    # the deployment's ranking controls: its blocklists hold for every list the service shows, its
+    # knobs are the defaults a request may change (see docs/ranking-controls.md)
+    controls: RankingControls = field(default_factory=RankingControls)
 
     def __post_init__(self) -> None:
         if self.api_key is not None and len(self.api_key) < 16:

@@ -15,6 +15,7 @@ from whyrec.data.vocab import Vocabulary
 from whyrec.errors import RunError, UnknownIdError, WhyrecError
 from whyrec.metrics import top_indices
 from whyrec.models.base import Scorer
+from whyrec.training.controls import ControlledList, ItemFacts, MovedOut, MoveReason, RankingControls, rerank
 from whyrec.training.registry import model_class
 from whyrec.training.retrieval import RetrievalConfig, Retriever, UserVectors, inner_product_parts
 
@@ -42,6 +43,8 @@ class Recommendation:
     title: str
     score: float
     rank: int  # 1-based
+    plain_rank: int | None = None  # under ranking controls: the rank without them
+    moved_by: MoveReason | None = None  # the control that chose it over a more relevant item
 
 
 class Recommender:
@@ -67,6 +70,7 @@ class Recommender:
         self._retrieval_decided = False
         self.added: list[dict] = []  # catalogue records of the items added after training
         self.added_vectors = np.zeros((0, self.item_vectors.shape[1]), np.float32)
+        self._facts: ItemFacts | None = None
 
     # -- ids ------------------------------------------------------------------------------------
     @property
@@ -142,11 +146,18 @@ class Recommender:
         avoid: Iterable[str] = (),
         exclude_seen: bool = True,
         exact: bool = False,
+        controls: RankingControls | None = None,
     ) -> list[Recommendation]:
         """Top-``k`` for a known user, or for any history of item ids (a new user).
 
         A large catalogue under an inner-product model is served through a retrieval index (see
-        :meth:`retriever`) unless ``exact``; ``avoid`` always scores every item."""
+        :meth:`retriever`) unless ``exact``; ``avoid`` and ranking ``controls`` (see
+        :meth:`recommend_controlled`) always score every item."""
+        if controls is not None and not controls.plain:
+            return self.recommend_controlled(
+                user_id, history=history, k=k, exclude=exclude, avoid=avoid, exclude_seen=exclude_seen,
+                controls=controls,
+            )[0]  # fmt: skip
         if history is None:
             if user_id is None:
                 raise ValueError("give a user_id or a history")
@@ -156,6 +167,48 @@ class Recommender:
             return self._retrieved(retrieval, history, k, exclude, exclude_seen)
         scores = self.ranked_scores(history, exclude=exclude, avoid=avoid, exclude_seen=exclude_seen)
         return self.top_k(scores, k)
+
+    def recommend_controlled(
+        self,
+        user_id: str | None = None,
+        *,
+        history: Sequence[str] | None = None,
+        k: int = 10,
+        exclude: Iterable[str] = (),
+        avoid: Iterable[str] = (),
+        exclude_seen: bool = True,
+        controls: RankingControls,
+    ) -> tuple[list[Recommendation], tuple[MovedOut, ...]]:
+        """Top-``k`` under ranking CONTROLS (blocklists, diversity, calibration, a cap per
+        attribute; see :mod:`whyrec.training.controls`), and the items of the plain top-``k`` that
+        the controls left out, each with the reason."""
+        if history is None:
+            if user_id is None:
+                raise ValueError("give a user_id or a history")
+            history = self.history(user_id)
+        scores = self.ranked_scores(history, exclude=exclude, avoid=avoid, exclude_seen=exclude_seen)
+        ranking = self.rerank(scores, k, controls, history)
+        return self.placed(ranking), ranking.moved_out
+
+    def rerank(
+        self, scores: np.ndarray, k: int, controls: RankingControls, history: Sequence[str] = ()
+    ) -> ControlledList:
+        """The top K of final SCORES under CONTROLS, calibrated to HISTORY's attribute mix."""
+        return rerank(scores, k, controls, self.item_facts(), self.to_indices(history))
+
+    def placed(self, ranking: ControlledList) -> list[Recommendation]:
+        title = self.catalog.title
+        return [
+            Recommendation(p.item_id, title(p.item_id), p.score, p.rank, p.plain_rank, p.moved_by)
+            for p in ranking.items
+        ]
+
+    def item_facts(self) -> ItemFacts:
+        """Ids, attributes and LM vectors of the catalogue, as the ranking controls read them."""
+        if self._facts is None or len(self._facts) != self.n_items:
+            ids = list(self.items.ids)
+            self._facts = ItemFacts(ids, [self.catalog.attrs(i) for i in ids], self.item_vectors)
+        return self._facts
 
     def top_k(self, scores: np.ndarray, k: int) -> list[Recommendation]:
         """The ``k`` best of final scores (``-inf`` = not recommendable), ties by item index."""
