@@ -47,6 +47,7 @@ class ArchitectureConfig(Config):
     # a wide item-to-item part beside the network (nets.ItemItem), trained with it: for
     # catalogues up to ITEM_ITEM_MAX_ITEMS items, with the causal objective and the full softmax
     item_item: bool = False
+    item_item_decay: float = setting(0.0, ge=0)  # AdamW weight decay of that part alone
 
 
 #: the largest catalogue the wide item-to-item part accepts: its weight has n_items² floats
@@ -190,7 +191,11 @@ class SequenceModel:
         self._set_softmax_columns(split.train_item_counts(), device)
         self.net = net
         step = processes.wrap(Step(net))
-        optimiser = torch.optim.AdamW(net.parameters(), lr=config.lr, weight_decay=config.weight_decay)
+        wide = None if net.wide is None else net.wide.weight
+        groups: list[dict[str, Any]] = [{"params": [p for p in net.parameters() if p is not wide]}]
+        if wide is not None:
+            groups.append({"params": [wide], "weight_decay": self.config.item_item_decay})
+        optimiser = torch.optim.AdamW(groups, lr=config.lr, weight_decay=config.weight_decay)
         windows = torch.from_numpy(
             training_windows(split.train(), self.config.max_len, self.training.window_stride)
         )
