@@ -12,7 +12,9 @@ models on that split (plus an ID-only SASRec for the cold-start comparison), and
 ``OUT.json`` (DESIGN.md metrics rows) and ``OUT.md`` with plots. ``--recbole`` adds RecBole 1.2.1
 models, each run by ``bench/recbole_run.py`` in its own venv and checked to hold out the same items
 (see ``bench/recbole_side.py``). ``--set [MODEL:]KEY=VALUE`` sets a whyrec model's setting (for
-every model that has KEY, or for MODEL alone); the JSON records every model's full settings. RecBole's sequence models can take hours to converge here: run
+every model that has KEY, or for MODEL alone); the JSON records every model's full settings.
+``--adapt-encoder`` fine-tunes the text encoder on the training split first (cached). RecBole's
+sequence models can take hours to converge here: run
 them uncapped in the background with ``bench/recbole_run.py ... --out DIR/MODEL`` and add them
 with ``--recbole SASRec,GRU4Rec --recbole-from DIR``; a run still going is reported by its
 validation curve so far. Run it alone: two 2-thread jobs
@@ -41,6 +43,7 @@ from whyrec.explain.quality import explanation_metrics
 from whyrec.metrics import metrics_from_ranks, rank_targets
 from whyrec.models import FitData, SASRec, Scorer
 from whyrec.training import build_model, build_models
+from whyrec.training.adapt import AdaptConfig
 from whyrec.training.pipeline import Prepared, fit_and_test, prepare
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -181,6 +184,11 @@ def main() -> None:
     parser.add_argument("--models", default="pop,itemknn,content,sasrec,hybrid")
     parser.add_argument("--out", type=Path, required=True, help="path prefix for .json, .md and plots")
     parser.add_argument("--no-reference", action="store_true")
+    parser.add_argument(
+        "--adapt-encoder",
+        action="store_true",
+        help="fine-tune the text encoder on the training split first (whyrec --adapt-encoder)",
+    )
     parser.add_argument("--no-cold-start", action="store_true")
     parser.add_argument(
         "--peers",
@@ -220,7 +228,7 @@ def main() -> None:
     )
     args = parser.parse_args()
     args.out.parent.mkdir(parents=True, exist_ok=True)
-    prepared = prepare(args.dataset)
+    prepared = prepare(args.dataset, adapt=AdaptConfig() if args.adapt_encoder else None)
     rows, notes = [], []
     if not args.no_reference and not reference_reads(args.dataset):
         args.no_reference = True
