@@ -9,7 +9,7 @@ Each ``--variant NAME=JSON`` trains ``--model`` (default sasrec) with those sett
 fields). ``--hybrid`` then blends the variant best on validation with the other parts twice,
 without and with EASE, each blend's weights chosen on validation. Choices are made on validation
 NDCG@10 only; test NDCG@10 is reported beside it and never used to choose. The JSON is rewritten
-after each row. Run it alone, under the shared lock."""
+after each row. Run it alone on the machine (2 cores)."""
 
 from __future__ import annotations
 
