@@ -9,7 +9,7 @@ Each ``--variant NAME=JSON`` trains ``--model`` (default sasrec) with those sett
 fields). ``--hybrid`` then blends the variant best on validation with the other parts twice,
 without and with EASE, each blend's weights chosen on validation. Choices are made on validation
 NDCG@10 only; test NDCG@10 is reported beside it and never used to choose. The JSON is rewritten
-after each row. Run it alone, under the shared lock."""
+after each row. Run it alone on the machine (2 cores)."""
 
 from __future__ import annotations
 
@@ -26,6 +26,7 @@ from bench.common import write_result
 from whyrec.metrics import ndcg_per_user, rank_targets
 from whyrec.models import FitData, Hybrid, HybridConfig, Scorer, SequenceModel
 from whyrec.training import build_models
+from whyrec.training.adapt import AdaptConfig
 from whyrec.training.pipeline import Prepared, prepare
 
 log = logging.getLogger(__name__)
@@ -92,12 +93,18 @@ def main() -> None:
         "--hybrid", action="store_true", help="also blend the best variant (on validation) with/without EASE"
     )
     parser.add_argument("--out", type=Path, required=True)
+    parser.add_argument(
+        "--adapt-encoder",
+        action="store_true",
+        help="fine-tune the text encoder on the training split first (whyrec --adapt-encoder)",
+    )
     args = parser.parse_args()
     logging.basicConfig(level=logging.INFO, format="%(message)s")
-    prepared = prepare(args.dataset)
+    prepared = prepare(args.dataset, adapt=AdaptConfig() if args.adapt_encoder else None)
     data = FitData(prepared.split, prepared.item_vectors, progress=True)
     rows: list[dict[str, Any]] = []
-    config = {"dataset": args.dataset, "model": args.model, "variants": args.variant, "hybrid": args.hybrid}
+    config = {"dataset": args.dataset, "model": args.model, "variants": args.variant, "hybrid": args.hybrid,
+              "adapt_encoder": args.adapt_encoder, "encoder": prepared.encoder_name}  # fmt: skip
 
     def add(row: dict[str, Any]) -> None:  # written after each row: a long run keeps what it did
         rows.append(row)

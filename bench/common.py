@@ -23,14 +23,21 @@ def _git(*args: str) -> str:
         return "unknown"
 
 
+#: the code a benchmark runs is what was checked out when it started (this module is imported at
+#: start), not what is checked out when it writes, perhaps an hour later
+CODE = {
+    "commit": _git("rev-parse", "HEAD"),
+    "dirty": bool(_git("status", "--porcelain", "--untracked-files=no")),
+}
+
+
 def stamp(config: dict[str, Any] | None = None) -> dict[str, Any]:
-    """The commit (and whether the tree had uncommitted changes), machine, versions and CONFIG."""
+    """The commit (and whether the tree had uncommitted changes) at start, machine, versions, CONFIG."""
     import numpy as np
     import torch
 
     return {
-        "commit": _git("rev-parse", "HEAD"),
-        "dirty": bool(_git("status", "--porcelain", "--untracked-files=no")),
+        **CODE,
         "date": time.strftime("%Y-%m-%dT%H:%M:%S"),
         "machine": f"{platform.machine()}, {os.cpu_count()} cores",
         "torch_threads": torch.get_num_threads(),

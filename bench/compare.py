@@ -4,13 +4,17 @@
     python -m bench.compare amazon:../shared/data/amazon-scientific-unisrec --out bench/out/scientific
     python -m bench.compare movielens:../shared/data/ml-100k --out bench/out/ml-100k \
         --recbole Pop,SASRec,GRU4Rec,BERT4Rec --recbole-max-minutes 60   # after bench/setup_recbole.sh
+    python -m bench.compare amazon:... --models ease,sasrec --set sasrec:dropout=0.5 --out ...
 
 Runs the reference (``../shared/reference/sasrec_reference.py``, run as it is, never copied) as a
 subprocess, checks that it tests the same item for every user as whyrec's split, trains whyrec's
 models on that split (plus an ID-only SASRec for the cold-start comparison), and writes
 ``OUT.json`` (DESIGN.md metrics rows) and ``OUT.md`` with plots. ``--recbole`` adds RecBole 1.2.1
 models, each run by ``bench/recbole_run.py`` in its own venv and checked to hold out the same items
-(see ``bench/recbole_side.py``). RecBole's sequence models can take hours to converge here: run
+(see ``bench/recbole_side.py``). ``--set [MODEL:]KEY=VALUE`` sets a whyrec model's setting (for
+every model that has KEY, or for MODEL alone); the JSON records every model's full settings.
+``--adapt-encoder`` fine-tunes the text encoder on the training split first (cached). RecBole's
+sequence models can take hours to converge here: run
 them uncapped in the background with ``bench/recbole_run.py ... --out DIR/MODEL`` and add them
 with ``--recbole SASRec,GRU4Rec --recbole-from DIR``; a run still going is reported by its
 validation curve so far. Run it alone: two 2-thread jobs
@@ -37,8 +41,9 @@ from bench.recbole_side import curve_plot, read_runs, report_lines, run_all
 from whyrec.explain import make_phraser
 from whyrec.explain.quality import explanation_metrics
 from whyrec.metrics import metrics_from_ranks, rank_targets
-from whyrec.models import FitData, SASRec
-from whyrec.training import build_models
+from whyrec.models import FitData, SASRec, Scorer
+from whyrec.training import build_model, build_models
+from whyrec.training.adapt import AdaptConfig
 from whyrec.training.pipeline import Prepared, fit_and_test, prepare
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -153,6 +158,24 @@ def plots(rows: list[dict], out: Path) -> list[str]:
     return files
 
 
+def built_models(names: list[str], entries: list[str]) -> dict[str, Scorer]:
+    """The whyrec models, with the ``--set`` entries: ``KEY=VALUE`` for every model that has KEY
+    (as ``whyrec --set``), ``MODEL:KEY=VALUE`` for that model alone."""
+    shared: dict[str, str] = {}
+    scoped: dict[str, dict[str, str]] = {}
+    for entry in entries:
+        key, equals, value = entry.partition("=")
+        scope, _, key = key.rpartition(":")
+        if not equals or not key or (scope and scope not in names):
+            raise SystemExit(f"--set {entry!r}: expected [MODEL:]KEY=VALUE with MODEL among --models")
+        (scoped.setdefault(scope, {}) if scope else shared)[key] = value
+    models = build_models(names, shared)
+    for name, settings in scoped.items():
+        build_models([name], settings)  # each scoped KEY must be one of that model's settings
+        models[name] = build_model(name, {**shared, **settings})
+    return models
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(
         description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
@@ -161,6 +184,11 @@ def main() -> None:
     parser.add_argument("--models", default="pop,itemknn,content,sasrec,hybrid")
     parser.add_argument("--out", type=Path, required=True, help="path prefix for .json, .md and plots")
     parser.add_argument("--no-reference", action="store_true")
+    parser.add_argument(
+        "--adapt-encoder",
+        action="store_true",
+        help="fine-tune the text encoder on the training split first (whyrec --adapt-encoder)",
+    )
     parser.add_argument("--no-cold-start", action="store_true")
     parser.add_argument(
         "--peers",
@@ -171,6 +199,13 @@ def main() -> None:
         "--reuse-also",
         default="",
         help="whyrec models whose rows --reuse carries over too (not trained here)",
+    )
+    parser.add_argument(
+        "--set",
+        action="append",
+        default=[],
+        metavar="[MODEL:]KEY=VALUE",
+        help="a setting of the whyrec models (as whyrec --set), of one model with MODEL: (repeatable)",
     )
     parser.add_argument("--explain", default="", help="whyrec models whose explanations are measured too")
     parser.add_argument("--explain-users", type=int, default=200)
@@ -193,7 +228,7 @@ def main() -> None:
     )
     args = parser.parse_args()
     args.out.parent.mkdir(parents=True, exist_ok=True)
-    prepared = prepare(args.dataset)
+    prepared = prepare(args.dataset, adapt=AdaptConfig() if args.adapt_encoder else None)
     rows, notes = [], []
     if not args.no_reference and not reference_reads(args.dataset):
         args.no_reference = True
@@ -226,7 +261,7 @@ def main() -> None:
         reference["dataset"] = args.dataset
         rows.append(reference)
         print(f"reference: NDCG@10 {reference['NDCG@10']} in {reference['wall_seconds']}s", flush=True)
-    models = build_models(args.models.split(","))
+    models = built_models(args.models.split(","), args.set)
     for row in fit_and_test(prepared, models):
         details = row.get("details", {})
         if "valid_curve" in details:  # the same shape as the reference's and RecBole's curves

@@ -3,7 +3,7 @@
 with ``--adapt``, with the encoder fine-tuned on the training split. Validation and test NDCG@10,
 overall and on cold items (``--hold-out``: the new-item protocol of ``bench/cold_start.py``).
 
-    flock /tmp/whyrec-bench.lock python -m bench.lm movielens:../shared/data/ml-100k \\
+    python -m bench.lm movielens:../shared/data/ml-100k \\
         --variants "" text_adaptor=whitening use_ids=false --out bench/results/lm-ml-100k.json
     python -m bench.lm --table bench/results/lm-*.json   # the Markdown table for docs/language-model.md
 

@@ -2,7 +2,7 @@
 sequence model trained both ways on the same split (the sampled one forced on with
 ``sampled_softmax_above=0``).
 
-    flock /tmp/whyrec-bench.lock python -m bench.sampled_softmax movielens:../shared/data/ml-100k \\
+    python -m bench.sampled_softmax movielens:../shared/data/ml-100k \\
         --out bench/results/sampled-softmax-ml-100k.json
 
 Each variant is a comma-separated list of ``--set`` settings (``""``: the defaults). The test

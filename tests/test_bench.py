@@ -107,9 +107,10 @@ def test_results_table_reads_harness_json() -> None:
 def test_compare_with_peers(tiny: str, tmp_path: Path) -> None:
     out = tmp_path / "compare"
     run_bench("compare", tiny, "--models", "pop,itemknn,ease", "--peers", "ease", "--no-cold-start",
-              "--no-reference", "--out", str(out))  # fmt: skip
-    rows = stamped(out.with_suffix(".json"))["rows"]
-    assert {"pop", "itemknn", "ease"} <= {row["model"] for row in rows}
+              "--no-reference", "--set", "ease:lambdas=5,50", "--out", str(out))  # fmt: skip
+    result = stamped(out.with_suffix(".json"))
+    assert {"pop", "itemknn", "ease"} <= {row["model"] for row in result["rows"]}
+    assert result["stamp"]["config"]["model_settings"]["ease"]["config"]["lambdas"] == [5.0, 50.0]
 
 
 def test_lm_frozen_variants_and_table(tiny: str, tmp_path: Path) -> None:

@@ -178,3 +178,20 @@ class ItemEmbeddingConfig(Config):
             raise ValueError("id_dropout and cold_neighbours act on ID embeddings: they need use_ids=true")
         if self.experts > 1 and self.text_adaptor != "whitening":
             raise ValueError("experts > 1 needs text_adaptor=whitening")
+
+
+@dataclass(frozen=True)
+class ArchitectureConfig(Config):
+    """What every sequence architecture has: width, the window it reads, dropout."""
+
+    dim: int = setting(64, ge=1)
+    max_len: int = setting(50, ge=2)
+    dropout: float = setting(0.2, ge=0, lt=1)
+    # a wide item-to-item part beside the network (nets.ItemItem), trained with it: for
+    # catalogues up to ITEM_ITEM_MAX_ITEMS items, with the causal objective and the full softmax
+    item_item: bool = False
+    item_item_decay: float = setting(0.0, ge=0)  # AdamW weight decay of that part alone
+
+
+#: the largest catalogue the wide item-to-item part accepts: its weight has n_items² floats
+ITEM_ITEM_MAX_ITEMS = 12_000

@@ -4,9 +4,9 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from whyrec.models.config import TrainingConfig, setting
+from whyrec.models.config import ArchitectureConfig, TrainingConfig, setting
 from whyrec.models.nets import GRU4RecNet, ItemEmbedding
-from whyrec.models.sequence import ArchitectureConfig, SequenceModel, SequenceNet
+from whyrec.models.sequence import SequenceModel, SequenceNet
 
 
 @dataclass(frozen=True)

@@ -5,9 +5,9 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Literal
 
-from whyrec.models.config import ItemEmbeddingConfig, TrainingConfig, setting
+from whyrec.models.config import ArchitectureConfig, ItemEmbeddingConfig, TrainingConfig, setting
 from whyrec.models.nets import ItemEmbedding, SASRecNet
-from whyrec.models.sequence import ArchitectureConfig, SequenceModel, SequenceNet
+from whyrec.models.sequence import SequenceModel, SequenceNet
 
 
 @dataclass(frozen=True)

@@ -14,7 +14,7 @@ import logging
 import math
 import time
 from collections.abc import Sequence
-from dataclasses import dataclass, replace
+from dataclasses import replace
 from pathlib import Path
 from typing import Any, ClassVar, Self
 
@@ -26,7 +26,13 @@ from tqdm.auto import tqdm
 from whyrec.errors import RunError, TrainingError, WhyrecError
 from whyrec.metrics import NonFiniteScoreError, Ranks, metrics_from_ranks, rank_targets
 from whyrec.models.base import FitData, FitInfo
-from whyrec.models.config import Config, ItemEmbeddingConfig, TrainingConfig, setting
+from whyrec.models.config import (
+    ITEM_ITEM_MAX_ITEMS,
+    ArchitectureConfig,
+    Config,
+    ItemEmbeddingConfig,
+    TrainingConfig,
+)
 from whyrec.models.losses import full_softmax, sampled_softmax, uniform_draws
 from whyrec.models.nets import GRU4RecNet, ItemEmbedding, ItemItem, SASRecNet
 from whyrec.models.parallel import Processes, Step
@@ -35,23 +41,6 @@ from whyrec.models.windows import left_pad, training_windows
 SequenceNet = SASRecNet | GRU4RecNet
 
 logger = logging.getLogger(__name__)
-
-
-@dataclass(frozen=True)
-class ArchitectureConfig(Config):
-    """What every sequence architecture has: width, the window it reads, dropout."""
-
-    dim: int = setting(64, ge=1)
-    max_len: int = setting(50, ge=2)
-    dropout: float = setting(0.2, ge=0, lt=1)
-    # a wide item-to-item part beside the network (nets.ItemItem), trained with it: for
-    # catalogues up to ITEM_ITEM_MAX_ITEMS items, with the causal objective and the full softmax
-    item_item: bool = False
-    item_item_decay: float = setting(0.0, ge=0)  # AdamW weight decay of that part alone
-
-
-#: the largest catalogue the wide item-to-item part accepts: its weight has n_items² floats
-ITEM_ITEM_MAX_ITEMS = 12_000
 
 
 class SequenceModel:
