@@ -256,7 +256,7 @@ def test_evaluate_reports_what_each_control_setting_costs(dataset: tuple[Path, P
         measured = row["controls"]
         assert list(measured) == ["none", "diversity=0.5", "calibrate", "max_per_attribute=3"]
         for values in measured.values():
-            assert values["NDCG@10_plain"] == pytest.approx(row["NDCG@10"], abs=1e-5)
+            assert values["NDCG@10_expected"] == pytest.approx(row["NDCG@10"], abs=1e-5)
             assert 0 < values["coverage@10"] <= 1 and values["ARP@10"] > 0 and values["n_users"] == 120
         none = measured["none"]
         assert none["NDCG@10"] == none["NDCG@10_plain"]

@@ -129,6 +129,23 @@ def test_a_deployment_blocklist_holds_whatever_the_request_says(
     assert answer.status_code == 200 and "blocked" in answer.json()["answer"], answer.text
 
 
+def test_explanations_rank_an_item_in_the_list_the_deployment_serves(
+    recommender: Recommender, user: str, tmp_path: Path
+) -> None:
+    """With the plain first item blocked, the item served first is explained as rank 1 (the
+    blocked item is not ranked above it), and the k-th one as inside the top k."""
+    plain = recommendations(make_client(recommender, tmp_path / "plain"), user, k=5)["recommendations"]
+    client = make_client(recommender, tmp_path, RankingControls(block_items=(plain[0]["item_id"],)))
+    served = recommendations(client, user, k=5)["recommendations"]
+    assert served[0]["item_id"] == plain[1]["item_id"]
+    for position in (0, 4):
+        item = served[position]["item_id"]
+        response = client.get(f"/api/users/{user}/recommendations/{item}/explanation", params={"k": 5})
+        assert response.status_code == 200, response.text
+        explained = response.json()
+        assert explained["rank"] == position + 1 and explained["recommended"], explained
+
+
 @pytest.mark.parametrize(
     ("params", "message"),
     [

@@ -253,7 +253,7 @@ def _names(values: list[str], option: str) -> list[str]:
     names: list[str] = []
     for value in values:
         path = Path(value)
-        if path.is_file():
+        if os.path.isfile(value):  # never raises (a long list is "File name too long" to Path)
             try:
                 lines = path.read_text(encoding="utf-8").splitlines()
             except (OSError, UnicodeDecodeError) as exc:

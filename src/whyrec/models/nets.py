@@ -199,7 +199,9 @@ class ItemItem(nn.Module):
     full-rank item-to-item term beside the Transformer's low-rank ``hidden · item`` one, trained
     with it by the same loss). In training a share ``dropout`` of the window's items is left out
     of the sums (the rest weighted up to keep their expectation). Memory: (n_items + 2) x n_items
-    floats; time: one row per item in each sum (``embedding_bag``), never a dense (B, L, n_items)."""
+    floats; time: one row per item in each sum (``embedding_bag``), never a dense (B, L, n_items).
+    Items added after training have no weight to or from them: the output covers the trained
+    items only, and the model adds nothing for the others."""
 
     def __init__(self, n_items: int, dropout: float) -> None:
         super().__init__()
@@ -214,6 +216,8 @@ class ItemItem(nn.Module):
         if positions is None:
             positions = torch.zeros_like(x, dtype=torch.bool)
             positions[:, -1] = True
+        # items added after training (and the mask token) have no weight: they count as padding
+        x = x.masked_fill(x > self.weight.shape[1], 0)
         real = x > 0
         scale = 1.0
         if self.training and self.dropout > 0:
@@ -228,16 +232,6 @@ class ItemItem(nn.Module):
         return nn.functional.embedding_bag(
             x[rows, cols], self.weight, offsets, mode="sum", per_sample_weights=weights
         )
-
-    def extend(self, n_new: int) -> None:
-        """Room for N_NEW items after the last one: no weight to or from them (they were not
-        trained), so their logit is the Transformer's alone."""
-        old = self.weight.detach()
-        n_items = old.shape[1]
-        weight = torch.zeros(n_items + n_new + 2, n_items + n_new, dtype=old.dtype)
-        weight[: n_items + 1, :n_items] = old[: n_items + 1]
-        weight[-1, :n_items] = old[-1]
-        self.weight = nn.Parameter(weight)
 
 
 class SASRecNet(nn.Module):

@@ -319,8 +319,6 @@ class SequenceModel:
         """Rank new items from now on, from their LM vectors alone (as items unseen in training)."""
         net = self._require_net()
         net.items.extend(torch.from_numpy(np.asarray(item_vectors, np.float32)))
-        if net.wide is not None:
-            net.wide.extend(len(item_vectors))
         self.n_items += len(item_vectors)
         self._table = None
 
@@ -349,8 +347,9 @@ class SequenceModel:
             table = self._item_table()
             x = self._inputs(histories).to(self._device())
             scores = net(x, table)[:, -1] @ table[1 : self.n_items + 1].T  # (B, D) @ (D, n_items)
-            if net.wide is not None:
-                scores = scores + net.wide(x)
+            if net.wide is not None:  # (B, items trained with): later items have no wide part
+                wide = net.wide(x)
+                scores[:, : wide.shape[1]] += wide
             scores = scores.cpu().numpy()
         net.train(was_training)
         return scores

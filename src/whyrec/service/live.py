@@ -56,6 +56,7 @@ class LiveRecommender:
                  cache_size: int = 1024, controls: RankingControls | None = None) -> None:  # fmt: skip
         self.rec = recommender
         self.controls = controls or RankingControls()
+        self._blocked: tuple[int, tuple[str, ...]] | None = None  # (catalogue size, blocked ids)
         self.explainer = Explainer(recommender, phraser=phraser)
         self.use_llm = phraser is not None
         self.sessions = UserSessions(recommender, store, self.explainer, cache_size=cache_size)
@@ -64,6 +65,19 @@ class LiveRecommender:
     def require_item(self, item_id: str) -> str:
         self.rec.item_index(item_id)  # raises UnknownIdError with a clear message
         return item_id
+
+    def blocked_ids(self) -> tuple[str, ...]:
+        """Every item the deployment's blocklists rule out (read again when the catalogue grows)."""
+        controls, facts = self.controls, self.rec.item_facts()
+        if not controls.block_items and not controls.block_attributes:
+            return ()
+        cached = self._blocked
+        if cached is None or cached[0] != len(facts):
+            having = facts.having(controls.block_attributes)
+            ids = {*controls.block_items, *(facts.item_ids[i] for i in having)}
+            cached = (len(facts), tuple(sorted(ids)))
+            self._blocked = cached
+        return cached[1]
 
     def blocked(self, item_id: str) -> bool:
         """The deployment's blocklists rule the item out of every list."""
@@ -157,8 +171,9 @@ class LiveRecommender:
     # -- parts ------------------------------------------------------------------------------------
     def _explain(self, state: LiveState, item_id: str, k: int, lang: Lang, profile: InterestProfile,
                  counterfactual: bool) -> Explanation:  # fmt: skip
+        # ranked among what the user can be shown: the deployment's blocked items never are
         return self.explainer.explain(
             item_id, user_id=state.user_id, history=list(state.history), k=k, lang=lang,
-            exclude=state.removed, avoid=state.avoid, counterfactual=counterfactual,
+            exclude=(*state.removed, *self.blocked_ids()), avoid=state.avoid, counterfactual=counterfactual,
             use_llm=self.use_llm, profile=profile,
         )  # fmt: skip

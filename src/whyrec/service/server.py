@@ -9,6 +9,7 @@ import json
 import logging
 import os
 import socket
+import tempfile
 from pathlib import Path
 from typing import Any
 
@@ -17,7 +18,8 @@ from whyrec.training.controls import RankingControls
 
 #: the environment variable holding the service key
 API_KEY_ENV = "WHYREC_API_KEY"
-#: how ``serve --workers N`` hands its configuration to the worker processes
+#: how ``serve --workers N`` hands its configuration to the worker processes: the path of a JSON
+#: file (a blocklist can be larger than an environment variable may be)
 WORKER_CONFIG_ENV = "WHYREC_SERVE_CONFIG"
 MIN_KEY_LENGTH = 16
 
@@ -73,10 +75,13 @@ def serve(run_dir: str | Path, db: str | None = None, host: str = "127.0.0.1", p
             finally:
                 store.close()
         else:
-            os.environ[WORKER_CONFIG_ENV] = json.dumps(config)
-            print(f"whyrec: {workers} worker processes sharing the event store", flush=True)
-            uvicorn.run("whyrec.service.server:worker_app", factory=True, host=host, port=port,
-                        workers=workers, log_level="info")  # fmt: skip
+            with tempfile.TemporaryDirectory(prefix="whyrec-serve-") as folder:
+                handed = Path(folder) / "config.json"  # readable by this user only (0700 folder)
+                handed.write_text(json.dumps(config), encoding="utf-8")
+                os.environ[WORKER_CONFIG_ENV] = str(handed)
+                print(f"whyrec: {workers} worker processes sharing the event store", flush=True)
+                uvicorn.run("whyrec.service.server:worker_app", factory=True, host=host, port=port,
+                            workers=workers, log_level="info")  # fmt: skip
     except OSError as exc:  # e.g. the port is taken
         raise WhyrecError(f"cannot serve on {host}:{port}: {exc}") from None
 
@@ -122,7 +127,7 @@ def _describe(controls: RankingControls) -> str:
 
 def worker_app() -> Any:
     """The app of one worker of ``serve --workers N`` (uvicorn calls this in each process)."""
-    config = json.loads(os.environ[WORKER_CONFIG_ENV])
+    config = json.loads(Path(os.environ[WORKER_CONFIG_ENV]).read_text(encoding="utf-8"))
     app, _store = build_app(config, read_api_key(config.get("api_key_file")))
     return app
 

@@ -42,13 +42,16 @@ def control_metrics(
     attribute mix against the history's, smoothed as the setting smooths; users whose history has
     no attributes are left out of it).
 
-    A re-ranked list is measured at the target's position in it; the plain ranking at its
-    expected position under random tie-breaks, as every other metric of whyrec."""
+    Every list, the plain one included, is measured at the target's position in it (ties broken
+    by item index, as served), so that ``NDCG@k`` and ``NDCG@k_plain`` differ only by what the
+    controls did; ``NDCG@k_expected`` is the plain ranking at the target's expected position
+    under random tie-breaks, as every other metric of whyrec."""
     split = prepared.split
     ids = list(split.items.ids)
     facts = ItemFacts(ids, [prepared.dataset.catalog.attrs(i) for i in ids], prepared.item_vectors)
     histories, targets = split.test()
     lists = {label: np.full((len(histories), k), -1, dtype=np.int64) for label in settings}
+    plain_lists = np.full((len(histories), k), -1, dtype=np.int64)
     ranks = []
     for start in range(0, len(histories), batch_size):
         batch = list(histories[start : start + batch_size])
@@ -57,16 +60,21 @@ def control_metrics(
         mask_seen(scores, batch)
         ranks.append(target_ranks(scores, targets[start : start + batch_size]))
         plain = top_indices(scores, k)
+        for row in range(len(batch)):
+            served = plain[row][np.isfinite(scores[row, plain[row]])]
+            plain_lists[start + row, : len(served)] = served
         for label, controls in settings.items():
             out = lists[label][start : start + len(batch)]
             for row, history in enumerate(batch):
                 if controls.plain:
-                    chosen = plain[row][np.isfinite(scores[row, plain[row]])]
+                    chosen = plain_lists[start + row]
+                    chosen = chosen[chosen >= 0]
                 else:
                     ranking = rerank(scores[row], k, controls, facts, history)
                     chosen = np.array([facts.index[p.item_id] for p in ranking.items], dtype=np.int64)
                 out[row, : len(chosen)] = chosen
-    plain_ndcg = float(ndcg_per_user(Ranks.concatenate(ranks), k).mean())
+    expected_ndcg = float(ndcg_per_user(Ranks.concatenate(ranks), k).mean())
+    plain_ndcg = float(list_ndcg(plain_lists, targets).mean())
     matrix, _ = attribute_matrix(facts.attributes)
     wanted = attribute_distribution(matrix, histories)
     has_mix = wanted.sum(axis=1) > 0
@@ -77,8 +85,9 @@ def control_metrics(
         kl = calibration_kl(wanted[has_mix], attribute_distribution(matrix, chosen[has_mix]),
                             controls.calibration_smoothing)  # fmt: skip
         results[label] = {
-            f"NDCG@{k}": plain_ndcg if controls.plain else float(list_ndcg(chosen, targets).mean()),
+            f"NDCG@{k}": float(list_ndcg(chosen, targets).mean()),
             f"NDCG@{k}_plain": plain_ndcg,
+            f"NDCG@{k}_expected": expected_ndcg,
             f"ILD@{k}": intra_list_diversity(chosen, facts.vectors),
             f"coverage@{k}": catalogue_coverage(chosen, split.n_items),
             f"ARP@{k}": average_popularity(chosen, popularity),

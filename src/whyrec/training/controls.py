@@ -173,12 +173,14 @@ class ItemFacts:
 
     def having(self, attributes: Iterable[str]) -> np.ndarray:
         """Indices of the items with any of ATTRIBUTES."""
-        if self._by_attribute is None:
-            self._by_attribute = {}
+        by_attribute = self._by_attribute
+        if by_attribute is None:  # built whole, then published: a concurrent request never sees it half-built
+            by_attribute = {}
             for idx, attrs in enumerate(self.attributes):
                 for a in set(attrs):
-                    self._by_attribute.setdefault(a, []).append(idx)
-        found = {idx for a in attributes for idx in self._by_attribute.get(a, ())}
+                    by_attribute.setdefault(a, []).append(idx)
+            self._by_attribute = by_attribute
+        found = {idx for a in attributes for idx in by_attribute.get(a, ())}
         return np.array(sorted(found), dtype=np.int64)
 
     def mix(self, indices: Iterable[int]) -> dict[str, float]:
