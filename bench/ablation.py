@@ -22,11 +22,10 @@ from typing import Any
 
 import numpy as np
 
-from bench.common import write_result
+from bench.common import adaptation, add_adapt_encoder, write_result
 from whyrec.metrics import ndcg_per_user, rank_targets
 from whyrec.models import FitData, Hybrid, HybridConfig, Scorer, SequenceModel
 from whyrec.training import build_models
-from whyrec.training.adapt import AdaptConfig
 from whyrec.training.pipeline import Prepared, prepare
 
 log = logging.getLogger(__name__)
@@ -93,14 +92,10 @@ def main() -> None:
         "--hybrid", action="store_true", help="also blend the best variant (on validation) with/without EASE"
     )
     parser.add_argument("--out", type=Path, required=True)
-    parser.add_argument(
-        "--adapt-encoder",
-        action="store_true",
-        help="fine-tune the text encoder on the training split first (whyrec --adapt-encoder)",
-    )
+    add_adapt_encoder(parser)
     args = parser.parse_args()
     logging.basicConfig(level=logging.INFO, format="%(message)s")
-    prepared = prepare(args.dataset, adapt=AdaptConfig() if args.adapt_encoder else None)
+    prepared = prepare(args.dataset, adapt=adaptation(args))
     data = FitData(prepared.split, prepared.item_vectors, progress=True)
     rows: list[dict[str, Any]] = []
     config = {"dataset": args.dataset, "model": args.model, "variants": args.variant, "hybrid": args.hybrid,

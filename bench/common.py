@@ -3,13 +3,17 @@ writing a result file with it."""
 
 from __future__ import annotations
 
+import argparse
 import json
 import os
 import platform
 import subprocess
 import time
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from whyrec.training.adapt import AdaptConfig
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -54,3 +58,19 @@ def write_result(path: Path, payload: dict[str, Any], config: dict[str, Any] | N
     path.parent.mkdir(parents=True, exist_ok=True)
     path.write_text(json.dumps({"stamp": stamp(config), **payload}, indent=2, default=str))
     return path
+
+
+def add_adapt_encoder(parser: argparse.ArgumentParser) -> None:
+    """The ``--adapt-encoder`` option of a benchmark that prepares a dataset (see :func:`adaptation`)."""
+    parser.add_argument(
+        "--adapt-encoder",
+        action="store_true",
+        help="fine-tune the text encoder on the training split first (whyrec --adapt-encoder)",
+    )
+
+
+def adaptation(args: argparse.Namespace) -> AdaptConfig | None:
+    """The default adaptation when ``--adapt-encoder`` was given, else None (as ``whyrec`` does)."""
+    from whyrec.training.adapt import AdaptConfig
+
+    return AdaptConfig() if args.adapt_encoder else None

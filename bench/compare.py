@@ -35,7 +35,7 @@ from pathlib import Path
 
 import numpy as np
 
-from bench.common import write_result
+from bench.common import adaptation, add_adapt_encoder, write_result
 from bench.peers import PEERS, peer_ratios, run_peer
 from bench.recbole_side import curve_plot, read_runs, report_lines, run_all
 from whyrec.explain import make_phraser
@@ -43,7 +43,6 @@ from whyrec.explain.quality import explanation_metrics
 from whyrec.metrics import metrics_from_ranks, rank_targets
 from whyrec.models import FitData, SASRec, Scorer
 from whyrec.training import build_model, build_models
-from whyrec.training.adapt import AdaptConfig
 from whyrec.training.pipeline import Prepared, fit_and_test, prepare
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -184,11 +183,7 @@ def main() -> None:
     parser.add_argument("--models", default="pop,itemknn,content,sasrec,hybrid")
     parser.add_argument("--out", type=Path, required=True, help="path prefix for .json, .md and plots")
     parser.add_argument("--no-reference", action="store_true")
-    parser.add_argument(
-        "--adapt-encoder",
-        action="store_true",
-        help="fine-tune the text encoder on the training split first (whyrec --adapt-encoder)",
-    )
+    add_adapt_encoder(parser)
     parser.add_argument("--no-cold-start", action="store_true")
     parser.add_argument(
         "--peers",
@@ -228,7 +223,7 @@ def main() -> None:
     )
     args = parser.parse_args()
     args.out.parent.mkdir(parents=True, exist_ok=True)
-    prepared = prepare(args.dataset, adapt=AdaptConfig() if args.adapt_encoder else None)
+    prepared = prepare(args.dataset, adapt=adaptation(args))
     rows, notes = [], []
     if not args.no_reference and not reference_reads(args.dataset):
         args.no_reference = True
