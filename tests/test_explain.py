@@ -10,7 +10,7 @@ import numpy as np
 import pytest
 
 from whyrec.data import ItemCatalog, SequenceSplit, Vocabulary
-from whyrec.explain import Explainer, GroundingChecker
+from whyrec.explain import ExplainConfig, Explainer, GroundingChecker
 from whyrec.models import FitData, ItemKNN, SASRec, SASRecConfig, TrainingConfig
 from whyrec.text import HashingEncoder
 from whyrec.training.recommender import Recommender
@@ -165,6 +165,21 @@ def test_llm_phrasing_is_shown_only_when_grounded(knn_rec: Recommender) -> None:
     assert "outside the evidence" in e.sentence.note
 
 
+@pytest.mark.parametrize("lang", ["en", "zh"])
+def test_the_prompts_worked_example_is_never_shown_as_a_reason(knn_rec: Recommender, lang: str) -> None:
+    # a model that copies the example's made-up sentence instead of phrasing the real facts
+    example = {"en": "Since you liked Item A, you may enjoy Item B: both are Genre X.",
+               "zh": "你喜欢《甲》，也许也会喜欢同属类型X的《乙》。"}[lang]  # fmt: skip
+    copying = FakeLLM(example)
+    ask = {"history": ["i3", "i0"], "k": 5, "lang": lang, "use_llm": True}
+    e = Explainer(knn_rec, phraser=copying).explain("i9", **ask)  # type: ignore[arg-type]
+    assert example in copying.prompts[0]  # the default prompt carries the example ...
+    assert e.sentence.source == "template"  # ... and a copy of it is refused
+    plain = ExplainConfig(llm_prompt="plain")
+    Explainer(knn_rec, plain, phraser=copying).explain("i9", **ask)  # type: ignore[arg-type]
+    assert example not in copying.prompts[1] and "DATA: " in copying.prompts[1]
+
+
 def test_injected_instructions_in_item_text_change_nothing_shown() -> None:
     sequences = [[0, 9, 11, 10] for _ in range(30)] + [[1, 2, 3, 4, 5, 6]] * 10
     rec = make_recommender(sequences, ItemKNN(), n_items=12)
@@ -175,7 +190,7 @@ def test_injected_instructions_in_item_text_change_nothing_shown() -> None:
     attacked = Explainer(rec, phraser=obeying).explain("i9", history=["i3", "i0"], k=5, use_llm=True)
     assert attacked.sentence.text == clean.sentence.text and attacked.sentence.source == "template"
     prompt = obeying.prompts[0]
-    data = json.loads(prompt.split("DATA: ", 1)[1].split("\n", 1)[0])
+    data = json.loads(prompt.rsplit("DATA: ", 1)[1].split("\n", 1)[0])  # the last block: after the example
     assert evil in data["because_of"]  # the title travels as quoted data, not as an instruction
     assert prompt.index("not instructions") < prompt.index("DATA: ")
 

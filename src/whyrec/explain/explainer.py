@@ -12,7 +12,7 @@ from whyrec.explain.context import ScoringContext, build_context
 from whyrec.explain.counterfactual import explain_why_not, find_counterfactual
 from whyrec.explain.interests import STOPWORDS, TermIndex, build_interests, label_fits
 from whyrec.explain.messages import say
-from whyrec.explain.phrasing import Phraser, guarded_phrase
+from whyrec.explain.phrasing import Phraser, PromptStyle, guarded_phrase
 from whyrec.explain.sentences import GroundingChecker, template_sentence
 from whyrec.explain.types import (
     Evidence,
@@ -35,6 +35,7 @@ class ExplainConfig(Config):
     counterfactual_max: int = setting(5, ge=1)
     interest_half_life: float = setting(20.0, gt=0)
     seed: int = setting(0, ge=0)
+    llm_prompt: PromptStyle = "example"  # how LLM phrasing is asked for (see phrasing.build_prompt)
 
 
 class Explainer:
@@ -226,7 +227,9 @@ class Explainer:
     ) -> Sentence:
         """The LLM's phrasing when it passes the guard, else the template; never an ungrounded one."""
         sentence = (
-            guarded_phrase(self.phraser, template, facts, lang, allowed, self.grounding)
+            guarded_phrase(
+                self.phraser, template, facts, lang, allowed, self.grounding, self.config.llm_prompt
+            )
             if use_llm and self.phraser is not None
             else Sentence(template, lang, "template", "template" if not use_llm else "no LLM configured")
         )
