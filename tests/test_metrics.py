@@ -51,6 +51,15 @@ def test_constant_scores_give_chance_level_not_a_perfect_score() -> None:
     assert out["MRR@10"] == pytest.approx(sum(1 / (p + 1) for p in range(10)) / candidates)
 
 
+def test_ndcg_standard_error_is_over_users() -> None:
+    # two users: the target first (NDCG 1) and fourth (NDCG 1/log2(5)); no ties, nothing seen
+    scores = np.array([4.0, 3.0, 2.0, 1.0, 0.0])
+    out = evaluate(Fixed(scores), [np.array([], dtype=np.int64)] * 2, np.array([0, 3]), 5)
+    gains = np.array([1.0, 1 / math.log2(5)])
+    assert out["NDCG@10"] == pytest.approx(gains.mean())
+    assert out["NDCG@10_se"] == pytest.approx(abs(gains[0] - gains[1]) / 2)  # sd/sqrt(2) for two values
+
+
 def test_hand_computed_ndcg_and_mrr_without_ties() -> None:
     scores = np.array([[0.9, 0.8, 0.7, 0.1, 0.5], [0.1, 0.2, 0.3, 0.4, 0.5], [5.0, 4.0, 3.0, 2.0, 1.0]])
     ranks = target_ranks(scores, np.array([0, 1, 4]))  # 0-based ranks 0, 3, 4

@@ -181,8 +181,12 @@ def evaluate(
     n_items: int,
     cutoffs: Sequence[int] = CUTOFFS,
 ) -> dict[str, float]:
-    """HR/NDCG/MRR at each cutoff and catalogue coverage@10 over the given users."""
+    """HR/NDCG/MRR at each cutoff, catalogue coverage@10 and the standard error of NDCG@10 over
+    the given users (to tell two runs apart from chance)."""
     ranks, tops = rank_targets(model, histories, targets, top_k=10)
     out = metrics_from_ranks(ranks, cutoffs)
     out["coverage@10"] = float(len(np.unique(tops)) / n_items)
+    per_user = ndcg_per_user(ranks, 10)
+    if len(per_user) > 1:
+        out["NDCG@10_se"] = float(per_user.std(ddof=1) / np.sqrt(len(per_user)))
     return out
