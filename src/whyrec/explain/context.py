@@ -4,11 +4,15 @@ from __future__ import annotations
 
 from collections.abc import Iterable
 from dataclasses import dataclass
+from typing import Literal
 
 import numpy as np
 
 from whyrec.explain.types import InterestProfile
+from whyrec.models.base import HIDDEN, reads_positions
 from whyrec.training.recommender import Recommender, rank_of
+
+Occlusion = Literal["remove", "mask"]
 
 
 @dataclass
@@ -33,13 +37,30 @@ class ScoringContext:
         return self.drops[:, item_idx]
 
 
+def occluded(indices: np.ndarray, positions: Iterable[int], how: Occlusion, positional: bool) -> np.ndarray:
+    """INDICES with the items at POSITIONS occluded: removed, or (``how="mask"`` for a model that
+    reads positions) hidden in place so that every other item keeps its position."""
+    positions = list(positions)
+    if how == "mask" and positional:
+        hidden = indices.copy()
+        hidden[positions] = HIDDEN
+        return hidden
+    return np.delete(indices, positions)
+
+
 def build_context(
-    rec: Recommender, items: list[str], window: int, exclude: Iterable[str] = (), avoid: Iterable[str] = ()
+    rec: Recommender,
+    items: list[str],
+    window: int,
+    exclude: Iterable[str] = (),
+    avoid: Iterable[str] = (),
+    occlusion: Occlusion = "remove",
 ) -> ScoringContext:
-    """Score the history and all its one-item-removed variants in one batched call."""
+    """Score the history and all its one-item-occluded variants in one batched call."""
     indices = rec.to_indices(items)
     start = max(0, len(indices) - window)
-    variants = [indices] + [np.delete(indices, p) for p in range(start, len(indices))]
+    positional = reads_positions(rec.model)
+    variants = [indices] + [occluded(indices, [p], occlusion, positional) for p in range(start, len(indices))]
     raw = rec.score_indices(variants)
     exclude, avoid = list(exclude), list(avoid)
     final = rec.adjust(raw[0], items, exclude=exclude, avoid=avoid)

@@ -8,7 +8,7 @@ from dataclasses import dataclass, replace
 
 import numpy as np
 
-from whyrec.explain.context import ScoringContext, build_context
+from whyrec.explain.context import Occlusion, ScoringContext, build_context
 from whyrec.explain.counterfactual import explain_why_not, find_counterfactual
 from whyrec.explain.interests import STOPWORDS, TermIndex, build_interests, label_fits
 from whyrec.explain.messages import say
@@ -36,6 +36,10 @@ class ExplainConfig(Config):
     interest_half_life: float = setting(20.0, gt=0)
     seed: int = setting(0, ge=0)
     llm_prompt: PromptStyle = "example"  # how LLM phrasing is asked for (see phrasing.build_prompt)
+    # how an item is occluded: "remove" deletes it (later items move up a position), "mask" hides
+    # it in place (positions kept); the same for models that ignore order. Chosen by measurement:
+    # docs/explanations.md
+    occlusion: Occlusion = "remove"
 
 
 class Explainer:
@@ -75,10 +79,10 @@ class Explainer:
     def _context(
         self, items: list[str], exclude: Iterable[str] = (), avoid: Iterable[str] = ()
     ) -> ScoringContext:
-        return build_context(self.rec, items, self.config.window, exclude, avoid)
+        return build_context(self.rec, items, self.config.window, exclude, avoid, self.config.occlusion)
 
     def contributions(self, history: Sequence[str], item_id: str) -> tuple[np.ndarray, int]:
-        """Occlusion: score drop of ``item_id`` when each of the last ``window`` items is removed.
+        """Occlusion: score drop of ``item_id`` when each of the last ``window`` items is occluded.
 
         Returns the contributions (aligned with the window) and where the window starts.
         """

@@ -3,7 +3,9 @@
 - Deletion fidelity: the rank drop of a recommended item when its top-3 evidence is removed from
   the history, against two baselines drawn from the same window the explanation can draw on:
   3 random items of that window, and the 3 most recent items (the obvious heuristic for a
-  sequence model). A ratio near 1 means the evidence is no better than the baseline.
+  sequence model). A ratio near 1 means the evidence is no better than the baseline. For models
+  that read positions, the same with the items hidden in place (``_in_place``: every other item
+  keeps its position), so either occlusion's evidence can be judged by either test.
 - Counterfactuals: the share of recommended items for which a set of at most
   ``counterfactual_max`` items was found, its mean size, and its validity checked through the
   public recommendation path (:meth:`Recommender.recommend` with the history minus the set, the
@@ -23,10 +25,12 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 from tqdm.auto import tqdm
 
+from whyrec.explain.context import occluded
 from whyrec.explain.explainer import Explainer
 from whyrec.explain.phrasing import Phraser
 from whyrec.explain.types import Explanation, Lang
 from whyrec.explain.usefulness import usefulness_metrics
+from whyrec.models.base import reads_positions
 from whyrec.training.recommender import Recommender, rank_of
 
 if TYPE_CHECKING:
@@ -61,6 +65,12 @@ def named_reasons(explanation: Explanation, text: str) -> list[str]:
     return [e.item_id for e in explanation.evidence if e.title.lower() in lowered]
 
 
+def hidden_in_place(indices: np.ndarray, history: list[str], removed: list[str]) -> np.ndarray:
+    """INDICES (of HISTORY) with every occurrence of the REMOVED items hidden where it stands."""
+    gone = set(removed)
+    return occluded(indices, [p for p, h in enumerate(history) if h in gone], "mask", positional=True)
+
+
 def explanation_metrics(
     prepared: Prepared,
     model: Scorer,
@@ -90,7 +100,10 @@ def explanation_metrics(
     rng = np.random.default_rng(seed)
     eligible = [u for u, h in enumerate(histories) if len(h) >= MIN_HISTORY]
     users = sorted(rng.choice(eligible, size=min(n_users, len(eligible)), replace=False).tolist())
-    drops: dict[str, list[int]] = {"top3": [], "random": [], "recent": []}
+    drops: dict[str, list[int]] = {
+        kind: [] for kind in ("top3", "random", "recent", "top3_in_place", "random_in_place")
+    }
+    positional = reads_positions(model)
     sentences: list[str] = []
     cf_found = cf_valid = covered = grounded = 0
     cf_sizes: list[int] = []
@@ -119,9 +132,14 @@ def explanation_metrics(
                     if window[p] not in top3 and len(top3) < 3:
                         top3.append(window[p])
             plan.append((item_idx, recommendation.rank, "top3", top3))
+            if positional:
+                plan.append((item_idx, recommendation.rank, "top3_in_place", top3))
             for _ in range(RANDOM_DRAWS):
                 drawn = rng.choice(np.arange(window_start, len(history)), size=3, replace=False)
-                plan.append((item_idx, recommendation.rank, "random", [history[p] for p in drawn]))
+                randoms = [history[p] for p in drawn]
+                plan.append((item_idx, recommendation.rank, "random", randoms))
+                if positional:
+                    plan.append((item_idx, recommendation.rank, "random_in_place", randoms))
             plan.append((item_idx, recommendation.rank, "recent", history[-3:]))
             covered += bool(explanation.evidence)
             cf = explanation.counterfactual
@@ -154,7 +172,12 @@ def explanation_metrics(
                 if reason in rec.items:
                     plan.append((item_idx, 0, "reason", [reason]))
         trials = [[h for h in history if h not in set(removed)] for *_, removed in plan]
-        raw = rec.score_indices([rec.to_indices(t) for t in [history, *trials]])
+        indices = rec.to_indices(history)
+        inputs = [indices] + [
+            hidden_in_place(indices, history, gone) if kind.endswith("_in_place") else rec.to_indices(trial)
+            for (_, _, kind, gone), trial in zip(plan, trials, strict=True)
+        ]
+        raw = rec.score_indices(inputs)
         reason_drop: dict[tuple[int, str], float] = {}
         for row, (item_idx, old_rank, kind, removed) in enumerate(plan):
             if kind == "reason":
@@ -166,6 +189,14 @@ def explanation_metrics(
             grounded += all(reason_drop.get((item_idx, r), -1.0) > 0 for r in named)
     n = max(len(sentences), 1)
     top, rand, recent = (float(np.mean(drops[key])) for key in ("top3", "random", "recent"))
+    in_place: dict[str, Any] = {}
+    if positional:
+        top_in, rand_in = (float(np.mean(drops[key])) for key in ("top3_in_place", "random_in_place"))
+        in_place = {
+            "fidelity_top3_rank_drop_in_place": round(top_in, 3),
+            "fidelity_random3_rank_drop_in_place": round(rand_in, 3),
+            "fidelity_ratio_in_place": round(top_in / rand_in, 3) if rand_in > 0 else None,
+        }
     llm_total = sum(llm_outcomes.values())
     return {
         "explained_users": len(users),
@@ -176,6 +207,8 @@ def explanation_metrics(
         "fidelity_recent3_rank_drop": round(recent, 3),
         "fidelity_ratio": round(top / rand, 3) if rand > 0 else None,  # None: nothing moved
         "fidelity_ratio_recent": round(top / recent, 3) if recent > 0 else None,
+        **in_place,
+        "occlusion": explainer.config.occlusion,
         "counterfactual_found_rate": round(cf_found / n, 4),
         "counterfactual_mean_size": round(float(np.mean(cf_sizes)), 3) if cf_sizes else None,
         "counterfactual_validity": round(cf_valid / cf_found, 4) if cf_found else None,

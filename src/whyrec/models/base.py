@@ -14,6 +14,11 @@ from whyrec.data.split import SequenceSplit
 #: (tag, value, step): a hook for training curves (TensorBoard or anything else)
 LogFn = Callable[[str, float, int], None]
 
+#: A history slot whose item is hidden in place (occlusion that keeps positions): models that read
+#: positions (``reads_positions = True``) read it as padding where the item stood; the others must
+#: never receive it (see :func:`visible`).
+HIDDEN = -1
+
 
 @dataclass(frozen=True)
 class FitData:
@@ -63,6 +68,18 @@ class Scorer(Protocol):
 
     @classmethod
     def load(cls, directory: Path, item_vectors: np.ndarray) -> Self: ...
+
+
+def visible(history: np.ndarray) -> np.ndarray:
+    """HISTORY without its :data:`HIDDEN` slots: what a model that ignores order reads."""
+    history = np.asarray(history)
+    return history[history != HIDDEN]
+
+
+def reads_positions(model: object) -> bool:
+    """Whether MODEL reads where each item stands, so hiding an item in place differs from
+    removing it (sequence networks and ensembles of them do; item-kNN, EASE, content do not)."""
+    return bool(getattr(model, "reads_positions", False))
 
 
 def recency_weights(length: int, half_life: float) -> np.ndarray:

@@ -18,7 +18,7 @@ import numpy as np
 
 from whyrec.errors import RunError
 from whyrec.metrics import mask_seen, metrics_from_ranks, target_ranks
-from whyrec.models.base import FitData, FitInfo, Scorer
+from whyrec.models.base import FitData, FitInfo, Scorer, visible
 from whyrec.models.config import Config, setting
 from whyrec.models.ease import EASE
 from whyrec.models.gru4rec import GRU4Rec
@@ -100,6 +100,7 @@ class Hybrid:
     """
 
     name = "hybrid"
+    reads_positions = True  # its sequence members do; the other parts read the visible items
 
     def __init__(
         self,
@@ -172,9 +173,10 @@ class Hybrid:
 
     def sequence_scores(self, histories: Sequence[np.ndarray]) -> np.ndarray:
         """The sequence part: the mean of the members' normalised scores."""
-        total = self._normalise(self.members[0].score(histories), histories)
+        seen = [visible(h) for h in histories]
+        total = self._normalise(self.members[0].score(histories), seen)
         for member in self.members[1:]:
-            total += self._normalise(member.score(histories), histories)
+            total += self._normalise(member.score(histories), seen)
         return total / len(self.members)
 
     def fit(self, data: FitData) -> Self:
@@ -228,12 +230,13 @@ class Hybrid:
     def score(self, histories: Sequence[np.ndarray]) -> np.ndarray:
         w = self.weights
         out = w.sequence * self.sequence_scores(histories)
+        seen = [visible(h) for h in histories]  # the parts that ignore order never see a HIDDEN slot
         if w.cf:
-            out += w.cf * self._normalise(self.cf.score(histories), histories)
+            out += w.cf * self._normalise(self.cf.score(seen), seen)
         if w.content:
-            out += w.content * self._normalise(self.content.score(histories), histories)
+            out += w.content * self._normalise(self.content.score(seen), seen)
         if w.ease:
-            out += w.ease * self._normalise(self.ease.score(histories), histories)
+            out += w.ease * self._normalise(self.ease.score(seen), seen)
         return out
 
     def add_items(self, item_vectors: np.ndarray) -> None:

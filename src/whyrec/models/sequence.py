@@ -51,6 +51,7 @@ class SequenceModel:
     build their net in :meth:`_build_net`."""
 
     name = "sequence"
+    reads_positions = True  # a HIDDEN slot is read as padding where the item stood
     config_type: ClassVar[type[ArchitectureConfig]] = ArchitectureConfig
     default_training: ClassVar[TrainingConfig] = TrainingConfig()
 

@@ -7,13 +7,16 @@ from collections.abc import Sequence
 
 import numpy as np
 
+from whyrec.models.base import HIDDEN
+
 
 def left_pad(history: np.ndarray, length: int) -> np.ndarray:
-    """Last ``length`` items of a history (0-based indices) as 1-based ids, zero-padded on the left."""
+    """Last ``length`` items of a history (0-based indices) as 1-based ids, zero-padded on the left;
+    a :data:`HIDDEN` slot becomes padding in place."""
     out = np.zeros(length, dtype=np.int64)
     tail = history[-length:] if length else history[:0]
     if len(tail):
-        out[-len(tail) :] = tail + 1
+        out[-len(tail) :] = np.where(tail == HIDDEN, -1, tail) + 1
     return out
 
 
