@@ -36,8 +36,8 @@ def main(argv: list[str] | None = None) -> int:
     rows: list[dict[str, Any]] = []
     for n in [int(x) for x in args.nprocs.split(",") if x]:
         out = args.runs / f"nproc{n}"
-        command = [sys.executable, "-m", "whyrec.cli", "train", "--dataset", args.dataset]
-        command += ["--model", args.model, "--nproc", str(n), "--out", str(out), "--overwrite", "--quiet"]
+        command = [sys.executable, "-m", "whyrec.cli", "--quiet", "train", "--dataset", args.dataset]
+        command += ["--model", args.model, "--nproc", str(n), "--out", str(out), "--overwrite"]
         command += [x for pair in args.set for x in ("--set", pair)]
         start = time.perf_counter()
         subprocess.run(command, check=True)
