@@ -459,3 +459,26 @@ def test_text_carries_items_never_seen_in_training() -> None:
     np.testing.assert_allclose(scores, scores[:, :1].repeat(len(cold_items), axis=1), atol=1e-6)
     got = evaluate(id_only, [histories[i] for i in cold], targets[cold], split.n_items)
     assert got["MRR@10"] < 0.5, got
+
+
+@pytest.mark.parametrize(
+    "make",
+    [
+        lambda: SASRec(replace(SMALL_SASREC, n_layers=2), SHORT),
+        lambda: BERT4Rec(replace(SMALL_SASREC, objective="masked", n_layers=2), SHORT),
+        lambda: GRU4Rec(GRU4RecConfig(dim=16, max_len=20), SHORT_GRU),
+    ],
+    ids=["sasrec", "bert4rec", "gru4rec"],
+)
+def test_scoring_computes_only_the_last_position_and_gets_the_full_forward_passes_answer(make) -> None:  # type: ignore[no-untyped-def]
+    split = make_split(markov_sequences(n_users=40, n_items=15, length=10, noise=0.2))
+    model = make().fit(fit_data(split))
+    histories = split.test()[0][:6]
+    net = model.net
+    assert net is not None
+    with torch.inference_mode():
+        x = model._inputs(histories)
+        table = net.items.table()
+        last = net(x, table, last_only=True)
+        assert last.shape == (len(histories), 1, net(x, table).shape[2])
+        np.testing.assert_allclose(last[:, -1].numpy(), net(x, table)[:, -1].numpy(), rtol=1e-5, atol=1e-5)

@@ -45,16 +45,21 @@ class Block(nn.Module):
         nn.init.zeros_(self.qkv.bias)
         nn.init.zeros_(self.out.bias)
 
-    def forward(self, h: torch.Tensor, blocked: torch.Tensor | None) -> torch.Tensor:
-        """h (B, L, D); blocked broadcastable to (B, heads, L, L), True where a query may not look."""
+    def forward(self, h: torch.Tensor, blocked: torch.Tensor | None, last_only: bool = False) -> torch.Tensor:
+        """h (B, L, D); blocked broadcastable to (B, heads, L, L), True where a query may not look.
+        LAST_ONLY: the last position's output alone, (B, 1, D) (it attends to every position, but
+        no other position is computed: what scoring needs from the last layer)."""
         batch, length, dim = h.shape
         head = dim // self.n_heads
         q, k, v = self.qkv(self.norm1(h)).view(batch, length, 3, self.n_heads, head).permute(2, 0, 3, 1, 4)
+        if last_only:
+            q, h = q[:, :, -1:], h[:, -1:]
+            blocked = blocked[..., -1:, :] if blocked is not None and blocked.shape[-2] > 1 else blocked
         scores = (q @ k.transpose(-1, -2)) * (head**-0.5)
         if blocked is not None:
             scores = scores.masked_fill(blocked, float("-inf"))
         weights = byte_dropout(scores.softmax(-1), self.dropout, self.training)
-        attended = (weights @ v).transpose(1, 2).reshape(batch, length, dim)
+        attended = (weights @ v).transpose(1, 2).reshape(batch, q.shape[2], dim)
         h = h + byte_dropout(self.out(attended), self.dropout, self.training)
         inner = byte_dropout(nn.functional.relu(self.ff1(self.norm2(h))), self.dropout, self.training)
         return h + byte_dropout(self.ff2(inner), self.dropout, self.training)
@@ -259,8 +264,11 @@ class SASRecNet(nn.Module):
         self.register_buffer("causal_mask", torch.triu(torch.ones(max_len, max_len, dtype=torch.bool), 1))
         self.wide: ItemItem | None = None  # set by the model when configured (``item_item``)
 
-    def forward(self, x: torch.Tensor, table: torch.Tensor | None = None) -> torch.Tensor:
-        """(B, L) left-padded item indices -> (B, L, D) hidden states (L <= max_len)."""
+    def forward(
+        self, x: torch.Tensor, table: torch.Tensor | None = None, last_only: bool = False
+    ) -> torch.Tensor:
+        """(B, L) left-padded item indices -> (B, L, D) hidden states (L <= max_len); LAST_ONLY:
+        (B, 1, D), the last position's alone (its last layer computes nothing else)."""
         table = self.items.table() if table is None else table
         length = x.shape[1]
         h = self.items(table, x) * math.sqrt(self.dim) + self.positions.weight[-length:]
@@ -272,8 +280,8 @@ class SASRecNet(nn.Module):
             pad = x == 0
             pad[:, -1] = False
             blocked = pad[:, None, None, :]
-        for block in self.blocks:
-            h = block(h, blocked)
+        for n, block in enumerate(self.blocks):
+            h = block(h, blocked, last_only and n == len(self.blocks) - 1)
         return self.norm(h)
 
 
@@ -288,8 +296,10 @@ class GRU4RecNet(nn.Module):
         self.norm = nn.LayerNorm(dim)
         self.wide: ItemItem | None = None  # set by the model when configured (``item_item``)
 
-    def forward(self, x: torch.Tensor, table: torch.Tensor | None = None) -> torch.Tensor:
-        """(B, L) left-padded item indices -> (B, L, D)."""
+    def forward(
+        self, x: torch.Tensor, table: torch.Tensor | None = None, last_only: bool = False
+    ) -> torch.Tensor:
+        """(B, L) left-padded item indices -> (B, L, D); LAST_ONLY: (B, 1, D), the last position's."""
         table = self.items.table() if table is None else table
         h, _ = self.gru(byte_dropout(self.items(table, x), self.dropout, self.training))
-        return self.norm(h)
+        return self.norm(h[:, -1:] if last_only else h)

@@ -336,7 +336,8 @@ class SequenceModel:
         """(B, D) the interest representation: the net's last hidden state."""
         net = self._require_net()
         with torch.inference_mode():
-            return net(self._inputs(histories).to(self._device()), self._item_table())[:, -1].cpu().numpy()
+            x = self._inputs(histories).to(self._device())
+            return net(x, self._item_table(), last_only=True)[:, -1].cpu().numpy()
 
     def score(self, histories: Sequence[np.ndarray]) -> np.ndarray:
         if not len(histories):
@@ -347,7 +348,8 @@ class SequenceModel:
         with torch.inference_mode():
             table = self._item_table()
             x = self._inputs(histories).to(self._device())
-            scores = net(x, table)[:, -1] @ table[1 : self.n_items + 1].T  # (B, D) @ (D, n_items)
+            last = net(x, table, last_only=True)[:, -1]  # (B, D): only the last position is computed
+            scores = last @ table[1 : self.n_items + 1].T  # (B, D) @ (D, n_items)
             if net.wide is not None:  # (B, items trained with): later items have no wide part
                 wide = net.wide(x)
                 scores[:, : wide.shape[1]] += wide
