@@ -482,3 +482,35 @@ def test_scoring_computes_only_the_last_position_and_gets_the_full_forward_passe
         last = net(x, table, last_only=True)
         assert last.shape == (len(histories), 1, net(x, table).shape[2])
         np.testing.assert_allclose(last[:, -1].numpy(), net(x, table)[:, -1].numpy(), rtol=1e-5, atol=1e-5)
+
+
+def test_rank_fusion_of_a_few_items_is_the_full_rank_fusion_of_those_items() -> None:
+    from whyrec.models.hybrid import rank_scores, rank_scores_at
+
+    # ties (the zeros, and 0.5 twice), a seen item, and columns among the tied ones
+    scores = np.array([[0.5, 0.0, 0.9, 0.0, 0.5, 0.0], [0.0, 0.0, 0.0, 0.3, 0.3, 0.1]])
+    histories = [np.array([2]), np.array([3, 0])]
+    columns = [1, 3, 4, 5, 0]
+    # by hand, row 0: 2 is seen (last); order 0, 4, 1, 3, 5, 2 -> item 1 has rank 2, 3 rank 3, 4 rank 1
+    assert (
+        np.expm1(-rank_scores_at(scores, histories, columns)[0]).round().astype(int) == [2, 3, 1, 4, 0]
+    ).all()
+    np.testing.assert_allclose(
+        rank_scores_at(scores, histories, columns), rank_scores(scores, histories)[:, columns]
+    )
+
+
+@pytest.mark.parametrize("normalise", ["rank", "zscore"])
+def test_the_hybrids_scores_read_per_item_or_per_history_are_its_scores(normalise: str) -> None:
+    split = make_split(markov_sequences(n_users=40, n_items=15, length=10, noise=0.2))
+    hybrid = Hybrid(
+        HybridConfig(sequence_models=("sasrec",), seeds=1, normalise=normalise),  # type: ignore[arg-type]
+        prototypes=[SASRec(SMALL_SASREC, SHORT)],
+    ).fit(fit_data(split))
+    hybrid.weights = replace(hybrid.weights, cf=0.5, content=0.3)  # every part takes part
+    histories = split.test()[0][:5]
+    full = hybrid.score(histories)
+    parts = hybrid.score_parts(histories)
+    columns = [0, 7, 3, 14]
+    np.testing.assert_allclose(parts.at(columns), full[:, columns], rtol=1e-5, atol=1e-5)
+    np.testing.assert_allclose(parts.row(2), full[2], rtol=1e-5, atol=1e-5)

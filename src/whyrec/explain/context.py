@@ -3,13 +3,13 @@
 from __future__ import annotations
 
 from collections.abc import Iterable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Literal
 
 import numpy as np
 
 from whyrec.explain.types import InterestProfile
-from whyrec.models.base import HIDDEN, reads_positions
+from whyrec.models.base import HIDDEN, Scores, reads_positions
 from whyrec.training.recommender import Recommender, rank_of
 
 Occlusion = Literal["remove", "mask"]
@@ -25,16 +25,27 @@ class ScoringContext:
     raw: np.ndarray  # (n_items,) model scores for the full history
     final: np.ndarray  # (n_items,) what the user sees (seen/excluded at -inf)
     start: int  # the occlusion window is items[start:]
-    drops: np.ndarray  # (window, n_items): score with full history - score with that item occluded
+    scores: Scores  # row 0: the full history; row 1 + p: window item p occluded
     profile: InterestProfile | None = None
+    drops: dict[int, np.ndarray] = field(default_factory=dict)  # item -> its contributions
 
     @property
     def window(self) -> list[str]:
         return self.items[self.start :]
 
     def contributions(self, item_idx: int) -> np.ndarray:
-        """The score drop of one item when each window item is occluded, aligned with the window."""
-        return self.drops[:, item_idx]
+        """The score drop of one item when each window item is occluded, aligned with the window:
+        score with the full history - score with that item occluded."""
+        self.prefetch([item_idx])
+        return self.drops[item_idx]
+
+    def prefetch(self, item_indices: Iterable[int]) -> None:
+        """Compute the contributions of these items together (cheaper than one by one)."""
+        missing = list(dict.fromkeys(i for i in item_indices if i not in self.drops))
+        if missing:
+            columns = self.scores.at(missing)  # (1 + window, len(missing))
+            for c, item_idx in enumerate(missing):
+                self.drops[item_idx] = columns[0, c] - columns[1:, c]
 
 
 def occluded(indices: np.ndarray, positions: Iterable[int], how: Occlusion, positional: bool) -> np.ndarray:
@@ -61,10 +72,11 @@ def build_context(
     start = max(0, len(indices) - window)
     positional = reads_positions(rec.model)
     variants = [indices] + [occluded(indices, [p], occlusion, positional) for p in range(start, len(indices))]
-    raw = rec.score_indices(variants)
+    scores = rec.score_lazily(variants)
+    raw = scores.row(0)
     exclude, avoid = list(exclude), list(avoid)
-    final = rec.adjust(raw[0], items, exclude=exclude, avoid=avoid)
-    return ScoringContext(items, exclude, avoid, raw[0], final, start, raw[0][None, :] - raw[1:])
+    final = rec.adjust(raw, items, exclude=exclude, avoid=avoid)
+    return ScoringContext(items, exclude, avoid, raw, final, start, scores)
 
 
 def ranks_under(

@@ -282,11 +282,14 @@ class Explainer:
         ctx = self._context(self._history(user_id, history), exclude, avoid)
         ctx.profile = profile  # None: computed once, on first use
         if controls is None or controls.plain:
+            shown = self.rec.top_k(ctx.final, k)
+            ctx.prefetch(self.rec.item_index(r.item_id) for r in shown)
             return [
                 (r, self._explain_in(ctx, r.item_id, user_id, k, lang, counterfactual, use_llm=False))
-                for r in self.rec.top_k(ctx.final, k)
+                for r in shown
             ], ()
         ranking = self.rec.rerank(ctx.final, k, controls, ctx.items)
+        ctx.prefetch(self.rec.item_index(r.item_id) for r in self.rec.placed(ranking))
         return [
             (r, self._explain_in(ctx, r.item_id, user_id, k, lang, False, use_llm=False, shown=r))
             for r in self.rec.placed(ranking)

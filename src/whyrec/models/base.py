@@ -70,6 +70,33 @@ class Scorer(Protocol):
     def load(cls, directory: Path, item_vectors: np.ndarray) -> Self: ...
 
 
+class Scores(Protocol):
+    """Scores of a batch of histories, read whole for one history or for a few items across all:
+    what explaining needs (the ranking of the full history, and a handful of items under each
+    occluded variant), so a model may fuse only those (see ``Hybrid.score_parts``)."""
+
+    def row(self, i: int) -> np.ndarray:
+        """(n_items,) float64: every item's score for history I."""
+        ...
+
+    def at(self, columns: Sequence[int]) -> np.ndarray:
+        """(batch, len(COLUMNS)) float64: these items' scores for every history."""
+        ...
+
+
+@dataclass(frozen=True)
+class ScoreMatrix:
+    """:class:`Scores` already computed in full."""
+
+    matrix: np.ndarray  # (batch, n_items)
+
+    def row(self, i: int) -> np.ndarray:
+        return np.asarray(self.matrix[i], dtype=np.float64)
+
+    def at(self, columns: Sequence[int]) -> np.ndarray:
+        return np.asarray(self.matrix[:, list(columns)], dtype=np.float64)
+
+
 def visible(history: np.ndarray) -> np.ndarray:
     """HISTORY without its :data:`HIDDEN` slots: what a model that ignores order reads."""
     history = np.asarray(history)

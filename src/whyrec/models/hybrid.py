@@ -76,12 +76,64 @@ def rank_scores(scores: np.ndarray, histories: Sequence[np.ndarray]) -> np.ndarr
     return -np.log1p(ranks).astype(np.float32)
 
 
+def rank_scores_at(scores: np.ndarray, histories: Sequence[np.ndarray], columns: Sequence[int]) -> np.ndarray:
+    """``rank_scores(scores, histories)[:, columns]`` without ranking every item: a column's rank
+    is the number of items scored above it, plus the items tied with it that come first in the
+    stable order :func:`rank_scores` uses (lower index first). (B, len(COLUMNS))."""
+    masked = mask_seen(scores.astype(np.float64, copy=True), histories)
+    index = np.arange(masked.shape[1])
+    out = np.empty((len(masked), len(columns)), dtype=np.float32)
+    for c, column in enumerate(columns):  # one column at a time: memory (B, n_items)
+        value = masked[:, column : column + 1]
+        rank = (masked > value).sum(axis=1) + ((masked == value) & (index < column)).sum(axis=1)
+        out[:, c] = -np.log1p(rank)
+    return out
+
+
 def standardise(scores: np.ndarray) -> np.ndarray:
     """Per-user z-scores, so parts on different scales can be added."""
     scores = scores.astype(np.float32, copy=False)
     mean = scores.mean(axis=1, keepdims=True)
     std = scores.std(axis=1, keepdims=True)
     return (scores - mean) / np.maximum(std, 1e-6)
+
+
+@dataclass
+class PartScores:
+    """Every part's raw scores for a batch of histories, fused on demand: in full for one history
+    (or all), or for a few items under every history, which explaining needs (rank fusion of a
+    few items costs a comparison per item, where fusing all of them sorts every part's scores)."""
+
+    terms: list[tuple[float, np.ndarray]]  # (weight, raw (B, n_items) scores) per part
+    seen: list[np.ndarray]  # the visible items of each history
+    normalise: Literal["rank", "zscore"]
+
+    def all(self) -> np.ndarray:
+        return self._fused(range(len(self.seen)))
+
+    def row(self, i: int) -> np.ndarray:
+        return self._fused([i])[0].astype(np.float64)
+
+    def at(self, columns: Sequence[int]) -> np.ndarray:
+        columns = list(columns)
+        out = np.zeros((len(self.seen), len(columns)), dtype=np.float64)
+        for weight, raw in self.terms:
+            if self.normalise == "rank":
+                out += weight * rank_scores_at(raw, self.seen, columns)
+            else:
+                out += weight * standardise(raw)[:, columns]
+        return out
+
+    def _fused(self, rows: Iterable[int]) -> np.ndarray:
+        rows = list(rows)
+        seen = [self.seen[r] for r in rows]
+        out: np.ndarray | None = None
+        for weight, raw in self.terms:
+            part = raw[rows]
+            term = weight * (rank_scores(part, seen) if self.normalise == "rank" else standardise(part))
+            out = term if out is None else out + term
+        assert out is not None
+        return out
 
 
 def same_model(a: Scorer, b: Scorer) -> bool:
@@ -228,16 +280,18 @@ class Hybrid:
         return standardise(scores)
 
     def score(self, histories: Sequence[np.ndarray]) -> np.ndarray:
+        return self.score_parts(histories).all()
+
+    def score_parts(self, histories: Sequence[np.ndarray]) -> PartScores:
+        """Every part's raw scores, fused by :class:`PartScores` (:meth:`score` fuses them all)."""
         w = self.weights
-        out = w.sequence * self.sequence_scores(histories)
         seen = [visible(h) for h in histories]  # the parts that ignore order never see a HIDDEN slot
-        if w.cf:
-            out += w.cf * self._normalise(self.cf.score(seen), seen)
-        if w.content:
-            out += w.content * self._normalise(self.content.score(seen), seen)
-        if w.ease:
-            out += w.ease * self._normalise(self.ease.score(seen), seen)
-        return out
+        share = w.sequence / len(self.members)  # the sequence part is the members' mean
+        terms = [(share, member.score(histories)) for member in self.members]
+        for weight, part in ((w.cf, self.cf), (w.content, self.content), (w.ease, self.ease)):
+            if weight:
+                terms.append((weight, part.score(seen)))
+        return PartScores(terms, seen, self.config.normalise)
 
     def add_items(self, item_vectors: np.ndarray) -> None:
         """Pass new items to every part (each ranks them as it ranks items unseen in training)."""

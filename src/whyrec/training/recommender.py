@@ -14,7 +14,7 @@ from whyrec.data.dataset import ItemCatalog
 from whyrec.data.vocab import Vocabulary
 from whyrec.errors import RunError, UnknownIdError, WhyrecError
 from whyrec.metrics import top_indices
-from whyrec.models.base import Scorer
+from whyrec.models.base import ScoreMatrix, Scorer, Scores
 from whyrec.training.controls import ControlledList, ItemFacts, MovedOut, MoveReason, RankingControls, rerank
 from whyrec.training.registry import model_class
 from whyrec.training.retrieval import RetrievalConfig, Retriever, UserVectors, inner_product_parts
@@ -97,6 +97,12 @@ class Recommender:
     # -- scoring --------------------------------------------------------------------------------
     def score_indices(self, histories: Sequence[np.ndarray]) -> np.ndarray:
         return np.asarray(self.model.score(list(histories)), dtype=np.float64)
+
+    def score_lazily(self, histories: Sequence[np.ndarray]) -> Scores:
+        """The same scores as :meth:`score_indices`, read per history or per item: a model that
+        can fuse a few items' scores without all of them (``score_parts``) defers that work."""
+        parts = getattr(self.model, "score_parts", None)
+        return parts(list(histories)) if parts is not None else ScoreMatrix(self.score_indices(histories))
 
     def adjust(
         self,
