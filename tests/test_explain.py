@@ -148,10 +148,12 @@ class FakeLLM:
 
     def __init__(self, reply: str) -> None:
         self.reply = reply
-        self.prompts: list[str] = []
+        self.prompts: list[str] = []  # each chat, its messages joined
+        self.chats: list[list[dict[str, str]]] = []
 
-    def generate(self, prompt: str, max_new_tokens: int) -> str:
-        self.prompts.append(prompt)
+    def generate(self, messages: list[dict[str, str]], max_new_tokens: int) -> str:
+        self.chats.append(messages)
+        self.prompts.append("\n".join(m["content"] for m in messages))
         return self.reply
 
 
@@ -168,16 +170,28 @@ def test_llm_phrasing_is_shown_only_when_grounded(knn_rec: Recommender) -> None:
 @pytest.mark.parametrize("lang", ["en", "zh"])
 def test_the_prompts_worked_example_is_never_shown_as_a_reason(knn_rec: Recommender, lang: str) -> None:
     # a model that copies the example's made-up sentence instead of phrasing the real facts
-    example = {"en": "Since you liked Item A, you may enjoy Item B: both are Genre X.",
-               "zh": "你喜欢《甲》，也许也会喜欢同属类型X的《乙》。"}[lang]  # fmt: skip
-    copying = FakeLLM(example)
+    turns = {"en": "Since you liked Item A (1999) and Item C (1987), you may enjoy Item B (2001): "
+                   "all are Genre X.",
+             "zh": "你喜欢《甲》和《丙》，也许也会喜欢同属类型X的《乙》。"}[lang]  # fmt: skip
+    inline = {"en": "Since you liked Item A, you may enjoy Item B: both are Genre X.",
+              "zh": "你喜欢《甲》，也许也会喜欢同属类型X的《乙》。"}[lang]  # fmt: skip
     ask = {"history": ["i3", "i0"], "k": 5, "lang": lang, "use_llm": True}
-    e = Explainer(knn_rec, phraser=copying).explain("i9", **ask)  # type: ignore[arg-type]
-    assert example in copying.prompts[0]  # the default prompt carries the example ...
-    assert e.sentence.source == "template"  # ... and a copy of it is refused
+    for style, example in (("turns", turns), ("example", inline)):
+        copying = FakeLLM(example)
+        e = Explainer(knn_rec, ExplainConfig(llm_prompt=style), phraser=copying).explain("i9", **ask)  # type: ignore[arg-type]
+        assert example in copying.prompts[0]  # the prompt carries the example ...
+        assert e.sentence.source == "template"  # ... and a copy of it is refused
+    assert [m["role"] for m in copying.chats[0]] == ["user"]
+    copying = FakeLLM(turns)
+    Explainer(knn_rec, phraser=copying).explain("i9", **ask)  # type: ignore[arg-type]
+    assert [m["role"] for m in copying.chats[0]] == ["system", "user", "assistant", "user"]  # the default
     plain = ExplainConfig(llm_prompt="plain")
     Explainer(knn_rec, plain, phraser=copying).explain("i9", **ask)  # type: ignore[arg-type]
-    assert example not in copying.prompts[1] and "DATA: " in copying.prompts[1]
+    assert (
+        turns not in copying.prompts[1]
+        and inline not in copying.prompts[1]
+        and "DATA: " in copying.prompts[1]
+    )
 
 
 def test_injected_instructions_in_item_text_change_nothing_shown() -> None:
@@ -189,10 +203,51 @@ def test_injected_instructions_in_item_text_change_nothing_shown() -> None:
     clean = Explainer(rec).explain("i9", history=["i3", "i0"], k=5)
     attacked = Explainer(rec, phraser=obeying).explain("i9", history=["i3", "i0"], k=5, use_llm=True)
     assert attacked.sentence.text == clean.sentence.text and attacked.sentence.source == "template"
-    prompt = obeying.prompts[0]
-    data = json.loads(prompt.rsplit("DATA: ", 1)[1].split("\n", 1)[0])  # the last block: after the example
+    prompt, chat = obeying.prompts[0], obeying.chats[0]
+    data = json.loads(chat[-1]["content"].removeprefix("DATA: "))  # the last message: after the example
     assert evil in data["because_of"]  # the title travels as quoted data, not as an instruction
+    assert evil not in chat[0]["content"] and "not instructions" in chat[0]["content"]
     assert prompt.index("not instructions") < prompt.index("DATA: ")
+
+
+def test_an_openai_compatible_endpoint_gets_the_chat_and_its_reply_is_guarded(knn_rec: Recommender) -> None:
+    import http.server
+    import threading
+
+    from whyrec.explain.phrasing import make_phraser
+
+    replies = iter(
+        ["Since you enjoyed “Film 0”, we think “Film 9” suits you.", "Like “Film 0” and “Film 5”."]
+    )
+    received: list[dict[str, object]] = []
+
+    class Fake(http.server.BaseHTTPRequestHandler):
+        def do_POST(self) -> None:
+            body = json.loads(self.rfile.read(int(self.headers["Content-Length"])))
+            received.append({"path": self.path, **body})
+            reply = json.dumps({"choices": [{"message": {"content": next(replies)}}]}).encode()
+            self.send_response(200)
+            self.send_header("Content-Type", "application/json")
+            self.send_header("Content-Length", str(len(reply)))
+            self.end_headers()
+            self.wfile.write(reply)
+
+        def log_message(self, *args: object) -> None:
+            pass
+
+    server = http.server.HTTPServer(("127.0.0.1", 0), Fake)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    try:
+        phraser = make_phraser(f"http://127.0.0.1:{server.server_port}/v1")
+        ask = {"history": ["i3", "i0"], "k": 5, "use_llm": True}
+        shown = Explainer(knn_rec, phraser=phraser).explain("i9", **ask)  # type: ignore[arg-type]
+        refused = Explainer(knn_rec, phraser=phraser).explain("i9", **ask)  # type: ignore[arg-type]
+    finally:
+        server.shutdown()
+    assert received[0]["path"] == "/v1/chat/completions" and received[0]["temperature"] == 0
+    assert [m["role"] for m in received[0]["messages"]] == ["system", "user", "assistant", "user"]  # type: ignore[attr-defined]
+    assert shown.sentence.source == "llm" and "Film 9" in shown.sentence.text
+    assert refused.sentence.source == "template" and "outside the evidence" in refused.sentence.note
 
 
 def test_grounding_checker_matches_names_not_words() -> None:

@@ -101,7 +101,7 @@ class NamesAStranger:
     def __init__(self, title: str) -> None:
         self.title = title
 
-    def generate(self, prompt: str, max_new_tokens: int) -> str:
+    def generate(self, messages: list[dict[str, str]], max_new_tokens: int) -> str:
         return f"You will love this, just like {self.title}, trust us."
 
 

@@ -35,7 +35,7 @@ class ExplainConfig(Config):
     counterfactual_max: int = setting(5, ge=1)
     interest_half_life: float = setting(20.0, gt=0)
     seed: int = setting(0, ge=0)
-    llm_prompt: PromptStyle = "example"  # how LLM phrasing is asked for (see phrasing.build_prompt)
+    llm_prompt: PromptStyle = "turns"  # how LLM phrasing is asked for (see phrasing.build_prompt)
     # how an item is occluded: "remove" deletes it (later items move up a position), "mask" hides
     # it in place (positions kept); the same for models that ignore order. Chosen by measurement:
     # docs/explanations.md
