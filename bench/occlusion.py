@@ -21,6 +21,7 @@ from bench.common import write_result
 from whyrec.explain import ExplainConfig, Explainer
 from whyrec.explain.context import Occlusion
 from whyrec.explain.quality import explanation_metrics
+from whyrec.training import build_models, parse_settings
 from whyrec.training.pipeline import prepare, train_run
 from whyrec.training.recommender import Recommender
 
@@ -50,6 +51,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--models", default="sasrec,hybrid")
     parser.add_argument("--users", type=int, default=200, help="test users explained (top 10 each)")
     parser.add_argument("--runs", type=Path, required=True, help="trained runs: RUNS/MODEL")
+    parser.add_argument("--set", action="append", default=[], metavar="KEY=VALUE", help="as whyrec train")
     parser.add_argument("--out", type=Path, required=True)
     args = parser.parse_args(argv)
     prepared = prepare(args.dataset)
@@ -60,7 +62,8 @@ def main(argv: list[str] | None = None) -> int:
         if (run / "run.json").exists():
             model = Recommender.load(run).model
         else:
-            model = train_run(prepared, name, run)[0].model
+            settings = parse_settings(args.set)
+            model = train_run(prepared, name, run, model=build_models([name], settings)[name])[0].model
         rec = Recommender(model, split.items, catalog, prepared.item_vectors, {})
         for how in get_args(Occlusion):
             start = time.perf_counter()
@@ -76,7 +79,7 @@ def main(argv: list[str] | None = None) -> int:
                 flush=True,
             )
     payload = {"dataset": args.dataset, "users": args.users, "rows": rows}
-    config = {"dataset": args.dataset, "models": args.models, "users": args.users, "runs": str(args.runs)}
+    config = {"dataset": args.dataset, "models": args.models, "users": args.users, "set": args.set}
     print(f"wrote {write_result(args.out, payload, config)}")
     return 0
 

@@ -42,7 +42,7 @@ def main() -> None:
         model = build_models([args.model], settings)[args.model]
         model.fit(FitData(prepared.split, prepared.item_vectors, progress=False))
         ranks, _ = rank_targets(model, histories, targets)
-        ndcg = ndcg_per_user(np.asarray(ranks, dtype=np.float64), 10)
+        ndcg = ndcg_per_user(ranks, 10)  # ties count half, as in evaluation
         info = model.fit_info
         epochs = info.extra["epochs_run"]
         row = {

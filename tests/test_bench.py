@@ -82,6 +82,25 @@ def test_sampled_softmax(tiny: str, tmp_path: Path) -> None:
     assert len(stamped(out)["rows"]) == 2
 
 
+def test_occlusion(tiny: str, tmp_path: Path) -> None:
+    out = tmp_path / "occlusion.json"
+    fast = ["--set", "max_epochs=1", "--set", "dim=16"]
+    run_bench("occlusion", tiny, "--models", "sasrec", "--users", "4", "--runs", str(tmp_path / "runs"),
+              *fast, "--out", str(out))  # fmt: skip
+    rows = stamped(out)["rows"]
+    assert [row["occlusion"] for row in rows] == ["remove", "mask"]
+    assert all(row["fidelity_ratio_in_place"] is not None or row["fidelity_random3_rank_drop_in_place"] == 0
+               for row in rows)  # fmt: skip
+
+
+def test_nproc(tiny: str, tmp_path: Path) -> None:
+    out = tmp_path / "nproc.json"
+    run_bench("nproc", tiny, "--nprocs", "1,2", "--set", "max_epochs=1", "--set", "dim=16",
+              "--runs", str(tmp_path / "runs"), "--out", str(out))  # fmt: skip
+    rows = stamped(out)["rows"]
+    assert [row["nproc"] for row in rows] == [1, 2] and "within_one_se" in rows[1]
+
+
 def test_latency(tmp_path: Path) -> None:
     run = build_tiny_run(tmp_path / "run")
     out = tmp_path / "latency.json"
