@@ -134,3 +134,31 @@ def test_served_ranking_is_the_ranking_explanations_use(
                 assert top.item_id not in {r.item_id for r in after}
     finally:
         rec.use_retrieval(None)
+
+
+def test_explanations_through_the_index_score_a_few_items_and_give_the_same_evidence(
+    sasrec_run: Recommender,
+) -> None:
+    from whyrec.explain.context import build_context
+    from whyrec.models.base import InnerProductScores, ScoreMatrix
+
+    rec = sasrec_run
+    items = rec.history(sorted(rec.histories)[0])
+    plain = build_context(rec, items, 50)
+    assert isinstance(plain.scores, ScoreMatrix)
+    rec.use_retrieval(RetrievalConfig(min_items=1, ann_threshold=10**9))
+    try:
+        indexed = build_context(rec, items, 50)
+        assert isinstance(indexed.scores, InnerProductScores)  # the few-items path is taken
+        # the full row is the model's own scoring of the history, as the exact ranking computes it
+        np.testing.assert_array_equal(indexed.raw, rec.score_indices([rec.to_indices(items)])[0])
+        np.testing.assert_allclose(indexed.raw, plain.raw, rtol=1e-5, atol=1e-5)
+        for item_idx in range(rec.n_items):
+            np.testing.assert_allclose(
+                indexed.contributions(item_idx), plain.contributions(item_idx), rtol=1e-4, atol=1e-4
+            )
+        explained = Explainer(rec).explain_recommendations(history=items, k=5)
+        served = rec.recommend(history=items, k=5, exact=True)
+        assert [r.item_id for r, _ in explained] == [r.item_id for r in served]
+    finally:
+        rec.use_retrieval(None)

@@ -97,6 +97,23 @@ class ScoreMatrix:
         return np.asarray(self.matrix[:, list(columns)], dtype=np.float64)
 
 
+@dataclass(frozen=True)
+class InnerProductScores:
+    """:class:`Scores` that are inner products of user and item vectors: a few items' columns cost
+    a product with those items only, and a full row is computed by FULL (the model's own scoring
+    of that history, so that it matches what the model serves to the bit)."""
+
+    users: np.ndarray  # (batch, dim)
+    items: np.ndarray  # (n_items, dim)
+    full: Callable[[int], np.ndarray]
+
+    def row(self, i: int) -> np.ndarray:
+        return np.asarray(self.full(i), dtype=np.float64)
+
+    def at(self, columns: Sequence[int]) -> np.ndarray:
+        return (self.users @ self.items[list(columns)].T).astype(np.float64)
+
+
 def visible(history: np.ndarray) -> np.ndarray:
     """HISTORY without its :data:`HIDDEN` slots: what a model that ignores order reads."""
     history = np.asarray(history)

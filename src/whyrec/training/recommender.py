@@ -14,7 +14,7 @@ from whyrec.data.dataset import ItemCatalog
 from whyrec.data.vocab import Vocabulary
 from whyrec.errors import RunError, UnknownIdError, WhyrecError
 from whyrec.metrics import top_indices
-from whyrec.models.base import ScoreMatrix, Scorer, Scores
+from whyrec.models.base import InnerProductScores, ScoreMatrix, Scorer, Scores
 from whyrec.training.controls import ControlledList, ItemFacts, MovedOut, MoveReason, RankingControls, rerank
 from whyrec.training.registry import model_class
 from whyrec.training.retrieval import RetrievalConfig, Retriever, UserVectors, inner_product_parts
@@ -100,9 +100,19 @@ class Recommender:
 
     def score_lazily(self, histories: Sequence[np.ndarray]) -> Scores:
         """The same scores as :meth:`score_indices`, read per history or per item: a model that
-        can fuse a few items' scores without all of them (``score_parts``) defers that work."""
+        can fuse a few items' scores without all of them (``score_parts``) defers that work, and
+        an inner-product model served through an index (a large catalogue) scores the few items
+        asked for with its user vectors, and a whole row exactly, as the exact ranking does."""
+        histories = list(histories)
         parts = getattr(self.model, "score_parts", None)
-        return parts(list(histories)) if parts is not None else ScoreMatrix(self.score_indices(histories))
+        if parts is not None:
+            return parts(histories)  # type: ignore[no-any-return]
+        retrieval = self.retriever()
+        if retrieval is not None and len(retrieval[0].items) == self.n_items:  # no items added since
+            retriever, user_vectors = retrieval
+            users = user_vectors(histories)
+            return InnerProductScores(users, retriever.items, lambda i: self.score_indices([histories[i]])[0])
+        return ScoreMatrix(self.score_indices(histories))
 
     def adjust(
         self,
