@@ -285,3 +285,26 @@ def test_shared_attributes_are_held_by_most_of_the_evidence() -> None:
     rec = Recommender(ItemKNN(), Vocabulary(list("xabc")), catalog, np.eye(4, dtype=np.float32), {})
     shared, _ = Explainer(rec)._shared("x", ["a", "b", "c"])
     assert shared == ("Sci-Fi",)  # Drama is held by one of three evidence items only
+
+
+def test_the_grounding_check_finds_the_titles_a_scan_of_every_title_finds() -> None:
+    titles = ["Heat (1995)", "Heat", "Alien (1979)", "Aliens (1986)", "Star Wars (1977)", "Star Wars",
+              "(500) Days of Summer (2009)", "It (2017)", "Up (2009)", "Wars", "甲乙丙丁"]  # fmt: skip
+    catalog = ItemCatalog(titles={f"i{n}": t for n, t in enumerate(titles)})
+    checker = GroundingChecker(catalog, catalog.titles)
+    sentences = [
+        "Because of Heat (1995) and Star Wars (1977), try Aliens (1986).",
+        "Like Heat? Then Star Wars, and (500) Days of Summer (2009) too.",
+        "Heatwave and Starwars name nothing; Wars does.",
+        "推荐《甲乙丙丁》，因为你看过《Heat (1995)》。",
+        "heat",
+    ]
+    for sentence in sentences:
+        text = sentence.lower()
+        scan = sorted(
+            (t for t in checker.titles if re.search(rf"(?<!\w){re.escape(t)}(?!\w)", text)),
+            key=lambda t: (-len(t), t),
+        )
+        assert checker.titles_in(text) == scan, sentence
+    assert checker.ungrounded(sentences[0], ["Heat (1995)"]) == ["star wars (1977)", "aliens (1986)"]
+    assert checker.ungrounded(sentences[2], []) == ["wars"]

@@ -146,7 +146,7 @@ class Explainer:
         use_llm: bool,
         shown: Recommendation | None = None,
     ) -> Explanation:
-        """SHOWN: the item as a list under ranking controls shows it (its rank there, and the
+        """SHOWN: the item as a list shows it (its rank there and, under ranking controls, the
         control that moved it in); None: as the plain ranking places it."""
         item_idx = self.rec.item_index(item_id)
         rank, contributions = rank_of(ctx.final, item_idx), ctx.contributions(item_idx)
@@ -284,8 +284,8 @@ class Explainer:
         if controls is None or controls.plain:
             shown = self.rec.top_k(ctx.final, k)
             ctx.prefetch(self.rec.item_index(r.item_id) for r in shown)
-            return [
-                (r, self._explain_in(ctx, r.item_id, user_id, k, lang, counterfactual, use_llm=False))
+            return [  # each item's rank is its place in the list (no need to count the catalogue)
+                (r, self._explain_in(ctx, r.item_id, user_id, k, lang, counterfactual, False, shown=r))
                 for r in shown
             ], ()
         ranking = self.rec.rerank(ctx.final, k, controls, ctx.items)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import bisect
 import re
 from collections.abc import Iterable
 
@@ -70,6 +71,9 @@ def _why_not(title: str, why_not: WhyNot, facts: SentenceFacts, lang: str) -> st
     return out
 
 
+_WORD = re.compile(r"\w")
+
+
 class GroundingChecker:
     """Finds catalogue titles and attributes that a sentence names but the evidence does not.
 
@@ -82,9 +86,26 @@ class GroundingChecker:
         item_ids = list(item_ids)
         titles = {catalog.title(i).lower() for i in item_ids}
         attrs = {a for i in item_ids for a in catalog.attrs(i)}
-        self.titles = sorted((t for t in titles if len(t) >= min_length), key=len, reverse=True)
+        self.titles = frozenset(t for t in titles if len(t) >= min_length)
+        self.longest = max(map(len, self.titles), default=0)
         self.attributes = sorted((a for a in attrs if len(a) >= min_length), key=len, reverse=True)
         self.zh_attributes = {a: ZH_ATTRIBUTES[a] for a in attrs if a in ZH_ATTRIBUTES}
+
+    def titles_in(self, text: str) -> list[str]:
+        """The catalogue titles that TEXT (lower case) holds as whole words, longest first: each
+        stretch between word edges is looked up, so the cost grows with the sentence, not the
+        catalogue."""
+        breaks = [i for i, char in enumerate(text) if not _WORD.match(char)]  # non-word characters
+        starts = [0, *(i + 1 for i in breaks)]  # a title starts at the beginning or after a break
+        edges = [*breaks, len(text)]  # and ends before a break or at the end
+        found = set()
+        for i in starts:
+            for j in edges[bisect.bisect_right(edges, i) :]:  # just before one, or the end
+                if j - i > self.longest:
+                    break
+                if text[i:j] in self.titles:
+                    found.add(text[i:j])
+        return sorted(found, key=lambda t: (-len(t), t))
 
     def ungrounded(self, sentence: str, allowed: Iterable[str]) -> list[str]:
         allowed = sorted({a for a in allowed if a}, key=len, reverse=True)
@@ -92,7 +113,7 @@ class GroundingChecker:
         text = sentence.lower()
         for name in allowed:
             text = text.replace(name.lower(), " ")  # allowed mentions are blanked out first
-        for title in self.titles:
+        for title in self.titles_in(text):
             if title in text and re.search(rf"(?<!\w){re.escape(title)}(?!\w)", text):
                 found.append(title)
                 text = text.replace(title, " ")
