@@ -38,7 +38,10 @@ KEPT = (
     "evidence_distinct_ratio",
     "interest_label_agreement",
     "counterfactual_found_rate",
+    "counterfactual_mean_size",
+    "counterfactual_validity",
     "grounding_rate",
+    "explanation_coverage",
     "explain_ms_per_user",
 )
 
