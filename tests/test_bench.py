@@ -101,6 +101,16 @@ def test_nproc(tiny: str, tmp_path: Path) -> None:
     assert [row["nproc"] for row in rows] == [1, 2] and "within_one_se" in rows[1]
 
 
+def test_controls_on_trained_runs(tmp_path: Path) -> None:
+    build_tiny_run(tmp_path / "runs" / "itemknn")
+    out = tmp_path / "controls.json"
+    run_bench("controls", "demo", "--encoder", "hashing-64", "--runs", str(tmp_path / "runs"),
+              "--models", "itemknn", "--controls", "none;diversity=0.5", "--out", str(out))  # fmt: skip
+    rows = stamped(out)["rows"]
+    assert [row["controls"] for row in rows] == ["none", "diversity=0.5"]
+    assert rows[1]["ILD@10"] >= rows[0]["ILD@10"]
+
+
 def test_latency(tmp_path: Path) -> None:
     run = build_tiny_run(tmp_path / "run")
     out = tmp_path / "latency.json"
