@@ -242,15 +242,16 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--stages", default="ingest,knn,retrieval,serve")
     parser.add_argument("--workdir", type=Path, default=ROOT / "bench" / "out" / "scale")
     parser.add_argument("--json", type=Path, default=ROOT / "bench" / "results" / "scale.json")
+    parser.add_argument("--note", default="", help="conditions worth recording (e.g. other jobs running)")
     args = parser.parse_args(argv)
     logging.basicConfig(level=logging.INFO, format="%(message)s")
     stages = [s.strip() for s in args.stages.split(",") if s.strip()]
     unknown = set(stages) - {"ingest", "knn", "retrieval", "serve"}
     if unknown:
         parser.error(f"unknown stage(s): {', '.join(sorted(unknown))}")
-    config = {k: v for k, v in vars(args).items() if k not in ("workdir", "json")}
+    config = {k: v for k, v in vars(args).items() if k not in ("workdir", "json", "note")}
     retrieval_config = {"ann_threshold": 200_000, "index": args.index, "n_probe": args.n_probe}
-    payload: dict[str, Any] = {"note": "timings on a shared 2-core machine (other jobs running)"}
+    payload: dict[str, Any] = {"note": args.note} if args.note else {}
     args.workdir.mkdir(parents=True, exist_ok=True)
     path = args.workdir / f"log-{args.users}-{args.items}-{args.events}.csv"
     if {"ingest", "knn"} & set(stages) and not path.exists():
