@@ -9,6 +9,9 @@ Each value runs ``bench/recbole_run.py`` in the RecBole venv into ``OUT/MODEL-KE
 with the highest validation NDCG@10 is copied to ``OUT/MODEL`` with the whole grid recorded in its
 ``row.json`` (``"grid"``), where ``bench.compare --recbole MODEL --recbole-from OUT`` reads it (and
 checks its split again). The test split plays no part in the choice.
+
+``bench/recbole_run.py`` tunes EASE and ItemKNN on validation by itself (``--grid``, with default
+grids); this script is for one setting of any model, one run per value.
 """
 
 from __future__ import annotations
@@ -53,7 +56,9 @@ def main() -> None:
         args.out.mkdir(parents=True, exist_ok=True)
         log = args.out / f"{run_dir.name}.log"
         with log.open("w") as handle:
-            done = subprocess.run([*command, "--set", f"{args.key}={value}"], stdout=handle, stderr=handle)
+            # --grid with one value: that value alone (recbole_run would otherwise tune the
+            # model's other default-grid settings too)
+            done = subprocess.run([*command, "--grid", f"{args.key}={value}"], stdout=handle, stderr=handle)
         if done.returncode != 0:
             raise SystemExit(f"recbole_tune: {args.model} with {args.key}={value} failed; see {log}")
         check_test_items(split, run_dir / "test_items.tsv")
