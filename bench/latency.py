@@ -15,7 +15,6 @@ from __future__ import annotations
 import argparse
 import cProfile
 import io
-import json
 import os
 import platform
 import pstats
@@ -27,6 +26,8 @@ import time
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
+
+from bench.common import write_result
 
 TARGETS_MS = {"recommend": 10.0, "recommend+explain": 50.0}  # in-process p95 targets (issue 4)
 
@@ -149,9 +150,8 @@ def main(argv: list[str] | None = None) -> int:
         "cpu_count": os.cpu_count(), "python": platform.python_version(), "torch": torch.__version__,
         **results, "targets_ms": TARGETS_MS, "meets_targets": verdict,
     }  # fmt: skip
-    args.json.parent.mkdir(parents=True, exist_ok=True)
-    args.json.write_text(json.dumps(report, indent=2))
-    print(f"wrote {args.json}")
+    config = {k: getattr(args, k) for k in ("users", "repeats", "k", "seed", "torch_threads", "no_http")}
+    print(f"wrote {write_result(args.json, report, {'run': str(args.run), **config})}")
     store.close()
     return 0
 
