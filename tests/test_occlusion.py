@@ -137,3 +137,16 @@ def test_models_that_ignore_order_report_no_in_place_fidelity(prepared: Prepared
     model = ItemKNN().fit(FitData(prepared.split, prepared.item_vectors, progress=False))
     out = explanation_metrics(prepared, model, n_users=4, k=5, progress=False)
     assert "fidelity_ratio_in_place" not in out
+
+
+def test_in_place_fidelity_fails_evidence_the_user_never_met(sasrec: SASRec, prepared: Prepared) -> None:
+    """Evidence made of strangers hides nothing in place: no rank moves, so the metric reads 0."""
+    from .test_quality import Hallucinating
+
+    rec = rec_of(prepared, sasrec)
+    honest = explanation_metrics(prepared, sasrec, n_users=6, k=5, progress=False)
+    lying = explanation_metrics(
+        prepared, sasrec, n_users=6, k=5, progress=False, explainer=Hallucinating(rec)
+    )
+    assert lying["fidelity_top3_rank_drop_in_place"] == 0.0
+    assert honest["fidelity_top3_rank_drop_in_place"] > 0
