@@ -289,10 +289,11 @@ class Explainer:
                 for r in shown
             ], ()
         ranking = self.rec.rerank(ctx.final, k, controls, ctx.items)
-        ctx.prefetch(self.rec.item_index(r.item_id) for r in self.rec.placed(ranking))
+        placed = self.rec.placed(ranking)
+        ctx.prefetch(self.rec.item_index(r.item_id) for r in placed)
         return [
             (r, self._explain_in(ctx, r.item_id, user_id, k, lang, False, use_llm=False, shown=r))
-            for r in self.rec.placed(ranking)
+            for r in placed
         ], ranking.moved_out
 
     # -- parts -----------------------------------------------------------------------------------
