@@ -1,9 +1,9 @@
 """Scale: a synthetic power-law log (default 100k users, 1M items, 10M events) ingested and split,
-item-kNN's sparse neighbour lists, and top-K retrieval through the FAISS index. Prints figures and
-writes stamped JSON.
+item-kNN's sparse neighbour lists, one training epoch of SASRec, and top-K retrieval through the
+FAISS index. Prints figures and writes stamped JSON.
 
     python -m bench.scale [--users 100000 --items 1000000 --events 10000000]
-        [--knn-events 2000000] [--stages ingest,knn,retrieval,serve] [--json bench/results/scale.json]
+        [--knn-events 2000000] [--stages ingest,knn,train,retrieval,serve] [--json bench/results/scale.json]
 
 Each stage runs in a fresh process, so its peak RSS is its own (the parent holds nothing big).
 The log is written once as csv (user, item, unix seconds) into --workdir and reused. Retrieval
@@ -109,6 +109,42 @@ def stage_knn(path: str, n_events: int, neighbours: int) -> dict[str, Any]:
         "similarity_mb": round((sim.data.nbytes + sim.indices.nbytes + sim.indptr.nbytes) / 2**20, 1),
         "dense_n_by_n_would_be_mb": round(n_items**2 * 4 / 2**20, 1),
         "peak_rss_mb_before_fit": round(before, 1),
+        "peak_rss_mb": round(peak_rss_mb(), 1),
+    }
+
+
+def stage_train(path: str, valid_users: int, dim: int) -> dict[str, Any]:
+    """One epoch of SASRec (its defaults; above 50,000 items that is the sampled softmax) over the
+    whole split, item text by the hashing encoder (the log's items have only their ids), early
+    stopping's validation on a sample of VALID_USERS users."""
+    from whyrec.data import leave_one_out, load_dataset
+    from whyrec.models import FitData, SASRec, SASRecConfig, TrainingConfig
+    from whyrec.text import HashingEncoder
+
+    start = time.perf_counter()
+    dataset = load_dataset(f"csv:{path}")
+    split = leave_one_out(dataset)
+    vectors = HashingEncoder(dim).encode([dataset.catalog.text(i) for i in split.items.ids])
+    prepared = time.perf_counter() - start
+    training = TrainingConfig(max_epochs=1, valid_users=valid_users)
+    model = SASRec(SASRecConfig(), training).fit(FitData(split, vectors))
+    extra = model.fit_info.extra
+    steps = -(-extra["windows"] // training.batch_size)
+    epoch_s = extra["epoch_train_seconds"][0]
+    return {
+        "users": split.n_users,
+        "items": split.n_items,
+        "prepare_s": round(prepared, 1),
+        "windows": extra["windows"],
+        "steps_per_epoch": steps,
+        "epoch_train_s": epoch_s,
+        "seconds_per_step": round(epoch_s / steps, 3),
+        "loss": extra["loss"],
+        "mean_candidates": extra.get("mean_candidates"),
+        "softmax_columns": extra.get("softmax_columns"),
+        "valid_users": extra["valid_users"],
+        "valid_s": extra["epoch_valid_seconds"][0],
+        "valid_NDCG@10_after_one_epoch": round(model.fit_info.best_valid_ndcg10 or 0.0, 5),
         "peak_rss_mb": round(peak_rss_mb(), 1),
     }
 
@@ -239,14 +275,17 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--queries", type=int, default=200)
     parser.add_argument("--index", choices=["ivf", "hnsw"], default="ivf")
     parser.add_argument("--n-probe", type=int, default=32)
-    parser.add_argument("--stages", default="ingest,knn,retrieval,serve")
+    parser.add_argument("--valid-users", type=int, default=5_000, help="train: validation sample")
+    parser.add_argument(
+        "--stages", default="ingest,knn,retrieval,serve", help="of: ingest,knn,train,retrieval,serve"
+    )
     parser.add_argument("--workdir", type=Path, default=ROOT / "bench" / "out" / "scale")
     parser.add_argument("--json", type=Path, default=ROOT / "bench" / "results" / "scale.json")
     parser.add_argument("--note", default="", help="conditions worth recording (e.g. other jobs running)")
     args = parser.parse_args(argv)
     logging.basicConfig(level=logging.INFO, format="%(message)s")
     stages = [s.strip() for s in args.stages.split(",") if s.strip()]
-    unknown = set(stages) - {"ingest", "knn", "retrieval", "serve"}
+    unknown = set(stages) - {"ingest", "knn", "train", "retrieval", "serve"}
     if unknown:
         parser.error(f"unknown stage(s): {', '.join(sorted(unknown))}")
     config = {k: v for k, v in vars(args).items() if k not in ("workdir", "json", "note")}
@@ -254,7 +293,7 @@ def main(argv: list[str] | None = None) -> int:
     payload: dict[str, Any] = {"note": args.note} if args.note else {}
     args.workdir.mkdir(parents=True, exist_ok=True)
     path = args.workdir / f"log-{args.users}-{args.items}-{args.events}.csv"
-    if {"ingest", "knn"} & set(stages) and not path.exists():
+    if {"ingest", "knn", "train"} & set(stages) and not path.exists():
         start = time.perf_counter()
         write_log(path, args.users, args.items, args.events)
         log.info(f"wrote {path} ({path.stat().st_size / 2**20:.0f} MB) in {time.perf_counter() - start:.0f}s")
@@ -264,6 +303,8 @@ def main(argv: list[str] | None = None) -> int:
             result = _in_child(stage_ingest, str(path))
         elif stage == "knn":
             result = _in_child(stage_knn, str(path), min(args.knn_events, args.events), args.neighbours)
+        elif stage == "train":
+            result = _in_child(stage_train, str(path), args.valid_users, args.dim)
         elif stage == "retrieval":
             result = _in_child(stage_retrieval, args.items, args.dim, args.queries, retrieval_config)
         else:

@@ -81,3 +81,48 @@ def test_the_catalogue_size_threshold_switches_the_sampled_softmax_on() -> None:
     assert 0 < model.fit_info.extra["mean_candidates"] <= n_columns
     assert model.fit_info.extra["softmax_columns"] == n_columns
     assert TrainingConfig().sampled_softmax_above == 50_000  # on by default only for large catalogues
+
+
+def test_a_sampled_step_builds_only_the_rows_it_reads_and_gives_the_full_tables_loss() -> None:
+    """The training step on a large catalogue builds the item table's rows for its window and its
+    candidates only; its loss must be the sampled softmax computed over the whole table with the
+    same uniform draws."""
+    from whyrec.models.losses import uniform_draws
+    from whyrec.models.parallel import Step
+
+    split = make_split(markov_sequences(n_users=40, n_items=30, length=8))
+    training = replace(ONE_EPOCH, sampled_softmax_above=0, sampled_negatives=6)
+    model = SASRec(TINY, training).fit(fit_data(split))
+    net = model.net
+    assert net is not None and model._target_probs is not None
+    net.train()  # dropout is 0: training mode is deterministic here
+    batch = torch.from_numpy(np.stack([np.r_[0, 0, s[:5]] for s in split.train()[:8]]).astype(np.int64))
+    with torch.no_grad():
+        loss, n_targets = model._loss(Step(net), batch, torch.Generator().manual_seed(3))
+        x, y = batch[:, :-1], batch[:, 1:]
+        chosen = y > 0
+        targets = y[chosen] - 1
+        columns = targets if model._column_of is None else model._column_of[targets]
+        uniform = uniform_draws(len(model._target_probs), 6, torch.Generator().manual_seed(3))
+        table = net.items.table()
+        logits_table = table[1 : model.n_items + 1]
+        if model._columns is not None:
+            logits_table = logits_table[model._columns]
+        expected, _ = sampled_softmax(
+            net(x, table)[chosen], logits_table, columns, model._target_probs, uniform
+        )
+    assert n_targets == int(chosen.sum()) > 0
+    assert loss.item() == pytest.approx(expected.item(), rel=1e-5)
+
+
+def test_a_table_of_some_rows_equals_those_rows_of_the_whole_table() -> None:
+    """Padding, seen, unseen and mask-token rows, in training (ID dropout off) and at inference."""
+    from whyrec.models.nets import ItemEmbedding
+
+    torch.manual_seed(0)
+    seen = torch.tensor([0, 1, 1, 0, 1, 0], dtype=torch.float32)  # padding, 4 items, mask token
+    items = ItemEmbedding(4, 5, torch.randn(4, 3), seen)
+    rows = torch.tensor([0, 2, 3, 5])
+    for training in (True, False):
+        items.train(training)
+        assert torch.allclose(items.table(rows), items.table()[rows])

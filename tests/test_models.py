@@ -514,3 +514,17 @@ def test_the_hybrids_scores_read_per_item_or_per_history_are_its_scores(normalis
     columns = [0, 7, 3, 14]
     np.testing.assert_allclose(parts.at(columns), full[:, columns], rtol=1e-5, atol=1e-5)
     np.testing.assert_allclose(parts.row(2), full[2], rtol=1e-5, atol=1e-5)
+
+
+def test_early_stopping_reads_the_asked_sample_of_validation_users() -> None:
+    split = make_split(markov_sequences(n_users=40, n_items=30, length=8))
+    config = SASRecConfig(dim=8, n_layers=1, n_heads=1, max_len=6)
+    sampled = SASRec(config, TrainingConfig(max_epochs=2, valid_users=7)).fit(fit_data(split))
+    everyone = SASRec(config, TrainingConfig(max_epochs=1)).fit(fit_data(split))
+    assert sampled.fit_info.extra["valid_users"] == 7
+    assert everyone.fit_info.extra["valid_users"] == len(split.valid()[1]) > 7
+    assert (
+        len(sampled.fit_info.extra["epoch_train_seconds"])
+        == len(sampled.fit_info.extra["epoch_valid_seconds"])
+        == 2
+    )

@@ -123,6 +123,9 @@ def top_indices(scores: np.ndarray, k: int) -> np.ndarray:
     return tops
 
 
+SCORE_BUDGET = 2**25  # scores held at once while ranking: 256 MB of float64
+
+
 def rank_targets(
     model: Ranker,
     histories: Sequence[np.ndarray],
@@ -137,6 +140,8 @@ def rank_targets(
     Raises :class:`NonFiniteScoreError` if the model gives any candidate a non-finite score.
     """
     ranks, tops = [], []
+    # a batch's scores are batch x n_items float64: at most SCORE_BUDGET of them at once
+    batch_size = max(1, min(batch_size, SCORE_BUDGET // max(getattr(model, "n_items", 1), 1)))
     for start in range(0, len(histories), batch_size):
         batch = list(histories[start : start + batch_size])
         scores = np.asarray(model.score(batch), dtype=np.float64)

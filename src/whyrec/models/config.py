@@ -127,6 +127,9 @@ class TrainingConfig(Config):
     weight_decay: float = setting(0.0, ge=0)
     max_epochs: int = setting(15, ge=1)
     patience: int = setting(10, ge=1)  # epochs without a better validation NDCG@10
+    # early stopping reads this many validation users, drawn once with the seed (None: all of
+    # them); on a large log a few thousand are enough and spare most of each epoch's scoring
+    valid_users: int | None = setting(None, ge=1)
     # None: non-overlapping windows of max_len cover each history
     window_stride: int | None = setting(None, ge=1)
     # "cosine": the learning rate falls from lr to 0 along a half cosine over max_epochs

@@ -33,15 +33,34 @@ def full_softmax(
     return nn.functional.cross_entropy(logits if extra is None else logits + extra, targets, reduction="sum")
 
 
-def inclusion_log_prob(target_probs: torch.Tensor, n_targets: int, n_uniform: int) -> torch.Tensor:
-    """log q_j for every item: the log-probability that item j is among the candidates when the
-    candidates are the distinct targets of N_TARGETS draws with TARGET_PROBS plus N_UNIFORM
-    uniform draws over the catalogue (the module docstring)."""
-    n_items = len(target_probs)
+def inclusion_log_prob(
+    target_probs: torch.Tensor, n_targets: int, n_uniform: int, n_items: int | None = None
+) -> torch.Tensor:
+    """log q_j for each item j of TARGET_PROBS: the log-probability that item j is among the
+    candidates when the candidates are the distinct targets of N_TARGETS draws with the items'
+    target probabilities plus N_UNIFORM uniform draws over a catalogue of N_ITEMS (by default
+    ``len(target_probs)``: pass it when TARGET_PROBS holds only some of the items)."""
+    n_items = len(target_probs) if n_items is None else n_items
     p = target_probs.double().clamp(0.0, 1.0)
     log_miss = n_targets * torch.log1p(-p) + n_uniform * torch.log1p(torch.tensor(-1.0 / n_items).double())
     # 1 - exp(log_miss), accurate when it is tiny; clamped so an impossible item has a finite log
     return torch.log((-torch.expm1(log_miss)).clamp(min=1e-30)).to(torch.float32)
+
+
+def candidate_set(targets: torch.Tensor, uniform: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+    """The candidates (the distinct TARGETS and UNIFORM draws, sorted) and each target's place
+    among them."""
+    candidates, column = torch.unique(torch.cat([targets, uniform]), return_inverse=True)
+    return candidates, column[: len(targets)]
+
+
+def candidate_softmax(
+    hidden: torch.Tensor, candidate_table: torch.Tensor, column: torch.Tensor, log_q: torch.Tensor
+) -> torch.Tensor:
+    """Summed cross-entropy of each hidden state (T, D) against the candidates' rows (K, D), its
+    target at COLUMN (T,), each candidate's logit lowered by its log inclusion probability (K,)."""
+    logits = hidden @ candidate_table.T - log_q
+    return nn.functional.cross_entropy(logits, column, reduction="sum")
 
 
 def sampled_softmax(
@@ -53,11 +72,14 @@ def sampled_softmax(
 ) -> tuple[torch.Tensor, int]:
     """Summed cross-entropy of each hidden state (T, D) against the candidates: the distinct
     TARGETS and the UNIFORM draws (item indices into TABLE), each candidate's logit lowered by
-    its log inclusion probability. Also returns how many candidates there were."""
-    candidates, column = torch.unique(torch.cat([targets, uniform]), return_inverse=True)
-    log_q = inclusion_log_prob(target_probs, len(targets), len(uniform))[candidates]
-    logits = hidden @ table[candidates].T - log_q
-    return nn.functional.cross_entropy(logits, column[: len(targets)], reduction="sum"), len(candidates)
+    its log inclusion probability. Also returns how many candidates there were.
+
+    Only the candidates' rows of TABLE are read: a trainer that can build those rows alone (as
+    the sequence models do on large catalogues) calls :func:`candidate_set` and
+    :func:`candidate_softmax` directly."""
+    candidates, column = candidate_set(targets, uniform)
+    log_q = inclusion_log_prob(target_probs[candidates], len(targets), len(uniform), len(target_probs))
+    return candidate_softmax(hidden, table[candidates], column, log_q), len(candidates)
 
 
 def uniform_draws(n_items: int, n: int, generator: torch.Generator) -> torch.Tensor:

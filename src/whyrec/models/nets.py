@@ -143,23 +143,30 @@ class ItemEmbedding(nn.Module):
                 nn.init.normal_(self.text.weight, std=0.05)
         self.mask_weight = nn.Parameter(torch.zeros(dim))
 
-    def table(self) -> torch.Tensor:  # (n_items + 2, dim)
-        real = torch.ones_like(self.seen)
-        real[0] = 0  # padding stays zero
+    def table(self, rows: torch.Tensor | None = None) -> torch.Tensor:
+        """The representation of every index, (n_items + 2, dim): padding (zero), the items, the
+        mask token. With ROWS (indices) only those rows, in that order: a training step on a large
+        catalogue needs the rows of its window's items and its softmax candidates, not a million."""
+        if rows is not None and not self.training and self.cold_neighbours > 0:
+            return self.table()[rows]  # borrowing reads every seen item's row
+        index = torch.arange(len(self.seen), device=self.seen.device) if rows is None else rows
+        real = (index > 0).to(self.seen.dtype)  # padding stays zero
         if self.use_ids:
-            keep = self.seen * real
+            keep = self.seen[index] * real
             if self.training and self.id_dropout > 0 and self.text is not None:
                 keep = keep * (torch.rand(len(keep), device=keep.device) >= self.id_dropout)
             ids = self.ids.weight
             if not self.training and self.cold_neighbours > 0 and self.text is not None:
                 ids, keep = self._borrowed_ids(ids, keep)
+            ids = ids if rows is None else ids[rows]
             weight = ids * keep[:, None] + ((real - keep)[:, None] * self.unknown[None])
         else:
-            weight = torch.zeros_like(self.ids.weight)
+            weight = torch.zeros(len(index), self.ids.weight.shape[1], device=index.device)
         if self.text is not None:
-            weight = weight + self.text(self.text_vectors) * real[:, None]
+            weight = weight + self.text(self.text_vectors[index]) * real[:, None]
         # the mask token has its own learned vector
-        return torch.cat([weight[:-1], self.mask_weight[None]], dim=0)
+        is_mask = index == len(self.seen) - 1
+        return torch.where(is_mask[:, None], self.mask_weight[None], weight)
 
     def extend(self, text_vectors: torch.Tensor) -> None:
         """Add items after the last one (before the mask token) from their LM vectors alone: they

@@ -28,13 +28,17 @@ class Step(nn.Module):
         self.net = net
 
     def forward(
-        self, x: torch.Tensor, chosen: torch.Tensor
+        self, x: torch.Tensor, chosen: torch.Tensor, rows: torch.Tensor | None = None
     ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor | None]:
         """Hidden states (B, L, D), the item table, and if the net has a wide part its logits at
-        the CHOSEN (B, L) positions (T, n_items)."""
-        table = self.net.items.table()
+        the CHOSEN (B, L) positions (T, n_items). With ROWS (sorted distinct indices that include
+        0 and every index in X) the table holds only those rows, in that order."""
         wide = None if self.net.wide is None else self.net.wide(x, chosen)
-        return self.net(x, table), table, wide
+        if rows is None:
+            table = self.net.items.table()
+            return self.net(x, table), table, wide
+        table = self.net.items.table(rows)
+        return self.net(torch.searchsorted(rows, x.contiguous()), table), table, wide
 
 
 class Processes:

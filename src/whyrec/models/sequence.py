@@ -33,7 +33,13 @@ from whyrec.models.config import (
     ItemEmbeddingConfig,
     TrainingConfig,
 )
-from whyrec.models.losses import full_softmax, sampled_softmax, uniform_draws
+from whyrec.models.losses import (
+    candidate_set,
+    candidate_softmax,
+    full_softmax,
+    inclusion_log_prob,
+    uniform_draws,
+)
 from whyrec.models.nets import GRU4RecNet, ItemEmbedding, ItemItem, SASRecNet
 from whyrec.models.parallel import Processes, Step
 from whyrec.models.windows import left_pad, training_windows
@@ -141,17 +147,41 @@ class SequenceModel:
             targets = y[chosen] - 1
         device = self._device()
         x, chosen, targets = x.to(device), chosen.to(device), targets.to(device)
+        if self._target_probs is not None:
+            return self._sampled_loss(step, x, chosen, targets, generator)
         hidden, table, extra = step(x, chosen)  # extra: the wide part's (T, n_items) logits
         hidden, logits_table = hidden[chosen], table[1 : self.n_items + 1]  # (n_items, D)
         if self._columns is not None and self._column_of is not None:  # only items seen in training
             logits_table, targets = logits_table[self._columns], self._column_of[targets]
             extra = None if extra is None else extra[:, self._columns]
-        if self._target_probs is None:
-            return full_softmax(hidden, logits_table, targets, extra), len(targets)
-        uniform = uniform_draws(len(logits_table), self.training.sampled_negatives, generator).to(device)
-        loss, n_candidates = sampled_softmax(hidden, logits_table, targets, self._target_probs, uniform)
-        self._candidates += n_candidates
-        return loss, len(targets)
+        return full_softmax(hidden, logits_table, targets, extra), len(targets)
+
+    def _sampled_loss(
+        self,
+        step: nn.Module,
+        x: torch.Tensor,
+        chosen: torch.Tensor,
+        targets: torch.Tensor,
+        generator: torch.Generator,
+    ) -> tuple[torch.Tensor, int]:
+        """The sampled softmax of a batch (inputs X, TARGETS at the CHOSEN positions), building
+        the item table's rows for the window's items and the candidates only: a step's cost does
+        not grow with the catalogue."""
+        assert self._target_probs is not None
+        device = x.device
+        columns = targets if self._column_of is None else self._column_of[targets]
+        uniform = uniform_draws(len(self._target_probs), self.training.sampled_negatives, generator)
+        candidates, column = candidate_set(columns, uniform.to(device))
+        candidate_rows = (candidates if self._columns is None else self._columns[candidates]) + 1
+        fixed = torch.tensor([0, self.n_items + 1], device=device)  # padding and the mask token
+        rows = torch.unique(torch.cat([fixed, x.flatten(), candidate_rows]))
+        hidden, table, _ = step(x, chosen, rows)
+        log_q = inclusion_log_prob(
+            self._target_probs[candidates], len(targets), len(uniform), len(self._target_probs)
+        )
+        candidate_table = table[torch.searchsorted(rows, candidate_rows)]
+        self._candidates += len(candidates)
+        return candidate_softmax(hidden[chosen], candidate_table, column, log_q), len(targets)
 
     @property
     def masked(self) -> bool:
@@ -185,7 +215,8 @@ class SequenceModel:
         groups: list[dict[str, Any]] = [{"params": [p for p in net.parameters() if p is not wide]}]
         if wide is not None:
             groups.append({"params": [wide], "weight_decay": self.config.item_item_decay})
-        optimiser = torch.optim.AdamW(groups, lr=config.lr, weight_decay=config.weight_decay)
+        # fused: one kernel over each parameter (ten times faster on CPU over a million-row table)
+        optimiser = torch.optim.AdamW(groups, lr=config.lr, weight_decay=config.weight_decay, fused=True)
         windows = torch.from_numpy(
             training_windows(split.train(), self.config.max_len, self.training.window_stride)
         )
@@ -201,12 +232,18 @@ class SequenceModel:
             else (lambda step: 1.0),
         )
         valid_histories, valid_targets = split.valid()
+        if config.valid_users is not None and config.valid_users < len(valid_targets):
+            rng_valid = np.random.default_rng(config.seed)
+            sample = np.sort(rng_valid.choice(len(valid_targets), config.valid_users, replace=False))
+            valid_histories = [valid_histories[i] for i in sample]
+            valid_targets = valid_targets[sample]
         mine = slice(processes.rank, None, processes.world)  # this process's validation users
         start = time.perf_counter()
         failure = ""  # why training stopped early on a non-finite loss or score
         best, best_epoch, best_state, seconds_to_best = -1.0, -1, None, 0.0
         curve: list[float] = []  # validation NDCG@10 after each epoch
         curve_seconds: list[float] = []  # and the training seconds at that point
+        epoch_seconds: dict[str, list[float]] = {"train": [], "valid": []}  # each epoch's two parts
         bar = tqdm(
             range(config.max_epochs),
             desc=f"training {self.name}" + (f" (seed {config.seed})" if config.seed else ""),
@@ -215,6 +252,7 @@ class SequenceModel:
             leave=False,
         )
         for epoch in bar:
+            epoch_start = time.perf_counter()
             net.train()
             self._table = None
             order = torch.from_numpy(rng.permutation(len(windows)))
@@ -236,6 +274,8 @@ class SequenceModel:
                 scheduler.step()
                 total, batches = total + loss.item(), batches + 1
             valid = math.nan
+            valid_start = time.perf_counter()
+            epoch_seconds["train"].append(round(valid_start - epoch_start, 2))
             if not failure:
                 try:
                     ranks, _ = rank_targets(self, valid_histories[mine], valid_targets[mine])
@@ -251,6 +291,7 @@ class SequenceModel:
                     raise TrainingError(f"{self.name}: {failure}; try a lower lr (now {config.lr})")
                 logger.warning("%s: %s; keeping epoch %d", self.name, failure, best_epoch + 1)
                 break
+            epoch_seconds["valid"].append(round(time.perf_counter() - valid_start, 2))
             curve.append(round(valid, 5))
             curve_seconds.append(round(time.perf_counter() - start, 2))
             if data.log and processes.main:
@@ -278,6 +319,9 @@ class SequenceModel:
                 "windows": len(windows),
                 "valid_curve": curve,
                 "valid_seconds": curve_seconds,
+                "epoch_train_seconds": epoch_seconds["train"],
+                "epoch_valid_seconds": epoch_seconds["valid"],
+                "valid_users": len(valid_targets),
                 **self._loss_info(processes, batches * (epoch + 1)),
             },
         )
