@@ -34,6 +34,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("dataset")
     parser.add_argument("--model", default="sasrec")
     parser.add_argument("--users", type=int, default=20, help="test users explained (top 10 each)")
+    parser.add_argument("--per-user", type=int, default=None, help="phrase each user's top N only")
     parser.add_argument("--langs", default="en,zh")
     parser.add_argument("--styles", default=",".join(get_args(PromptStyle)))
     parser.add_argument("--llm", default="smollm", help="smollm or an OpenAI-compatible base URL")
@@ -59,7 +60,7 @@ def main(argv: list[str] | None = None) -> int:
             start = time.perf_counter()
             quality = explanation_metrics(
                 prepared, model, args.users, lang=lang, phraser=phraser, llm_users=args.users,
-                explainer=explainer,
+                llm_per_user=args.per_user, explainer=explainer,
             )  # fmt: skip
             seconds = time.perf_counter() - start
             row = {"lang": lang, "style": style, **{key: quality[key] for key in KEPT}}
@@ -69,7 +70,9 @@ def main(argv: list[str] | None = None) -> int:
             print(f"{lang} {style}: accepted {row['accepted_rate']}, grounded {row['grounding_rate']}, "
                   f"{row['llm_outcomes']}", flush=True)  # fmt: skip
     payload = {"dataset": args.dataset, "model": args.model, "llm": phraser.name, "rows": rows}
-    config = {k: getattr(args, k) for k in ("dataset", "model", "users", "langs", "styles", "llm")}
+    config = {
+        k: getattr(args, k) for k in ("dataset", "model", "users", "per_user", "langs", "styles", "llm")
+    }
     print(f"wrote {write_result(args.out, payload, config)}")
     return 0
 

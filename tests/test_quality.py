@@ -124,3 +124,18 @@ def test_llm_phrasing_is_measured_as_shown_and_rejections_are_counted(
     assert out["llm_rejected_rate"] == 1.0
     assert all(reason.startswith("LLM phrasing rejected") for reason in out["llm_outcomes"])
     assert out["grounding_rate"] == 1.0  # the template shown instead is grounded
+
+
+def test_llm_phrasing_of_each_users_top_item_only(setup: tuple[Prepared, ItemKNN]) -> None:
+    prepared, model = setup
+    stranger = prepared.dataset.catalog.title(prepared.split.items.ids[-1])
+    out = explanation_metrics(
+        prepared,
+        model,
+        n_users=6,
+        progress=False,
+        phraser=NamesAStranger(stranger),  # type: ignore[arg-type]
+        llm_users=4,
+        llm_per_user=1,
+    )
+    assert out["llm_phrased"] == 4 and out["llm_rejected_rate"] == 1.0

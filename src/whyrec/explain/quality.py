@@ -82,6 +82,7 @@ def explanation_metrics(
     lang: Lang = "en",
     phraser: Phraser | None = None,
     llm_users: int = 50,
+    llm_per_user: int | None = None,
     explainer: Explainer | None = None,
 ) -> dict[str, Any]:
     """Explain the top-``k`` of up to ``n_users`` test users (history >= 6 items, seeded sample).
@@ -89,7 +90,8 @@ def explanation_metrics(
     A rank drop is the item's new rank minus its old rank after removing items from the history
     (removed items stay out of the candidates, so only the model's change of mind counts). With
     a ``phraser``, the first ``llm_users`` users' sentences are phrased by it (and checked, as
-    when served). ``explainer`` replaces the standard one (to measure another explainer).
+    when served): all ``k`` of them, or each user's top ``llm_per_user``. ``explainer`` replaces
+    the standard one (to measure another explainer).
     """
     split = prepared.split
     histories, _ = split.test()
@@ -149,7 +151,7 @@ def explanation_metrics(
                 kept = [h for h in history if h not in set(cf.removed)]
                 shown = rec.recommend(history=kept, k=k, exclude=cf.removed)
                 cf_valid += recommendation.item_id not in {r.item_id for r in shown}
-            if use_llm:
+            if use_llm and (llm_per_user is None or recommendation.rank <= llm_per_user):
                 explanation = explainer.explain(
                     recommendation.item_id,
                     history=history,

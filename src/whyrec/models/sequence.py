@@ -13,7 +13,7 @@ import json
 import logging
 import math
 import time
-from collections.abc import Sequence
+from collections.abc import Iterable, Sequence
 from dataclasses import replace
 from pathlib import Path
 from typing import Any, ClassVar, Self
@@ -47,6 +47,9 @@ from whyrec.models.windows import left_pad, training_windows
 SequenceNet = SASRecNet | GRU4RecNet
 
 logger = logging.getLogger(__name__)
+
+
+LONG_EPOCH = 500  # batches: an epoch this long shows its own progress bar
 
 
 class SequenceModel:
@@ -257,7 +260,11 @@ class SequenceModel:
             self._table = None
             order = torch.from_numpy(rng.permutation(len(windows)))
             total, batches = 0.0, 0
-            for begin in range(0, len(order), config.batch_size):
+            starts: Iterable[int] = range(0, len(order), config.batch_size)
+            long_epoch = math.ceil(len(order) / config.batch_size) >= LONG_EPOCH
+            if long_epoch and data.progress and processes.main:  # a bar of its own
+                starts = tqdm(starts, desc=f"epoch {epoch + 1}", unit="batch", leave=False)
+            for begin in starts:
                 batch = order[begin : begin + config.batch_size]
                 if len(batch) < processes.world:  # a last batch too small to share: every process skips it
                     continue
