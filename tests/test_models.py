@@ -3,6 +3,7 @@ item-kNN must recover co-occurrence blocks (known-answer synthetic data)."""
 
 from __future__ import annotations
 
+import os
 from dataclasses import replace
 from pathlib import Path
 
@@ -528,3 +529,32 @@ def test_early_stopping_reads_the_asked_sample_of_validation_users() -> None:
         == len(sampled.fit_info.extra["epoch_valid_seconds"])
         == 2
     )
+
+
+@pytest.mark.skipif((os.cpu_count() or 1) < 2, reason="parts run side by side only with 2+ cores")
+def test_the_hybrids_parts_scored_side_by_side_give_the_same_scores() -> None:
+    """With torch on one thread (as a service runs it) the parts are scored on the free cores; the
+    scores must be exactly those scored one after the other."""
+    import threading
+
+    from whyrec.models.hybrid import run_parts
+
+    split = make_split(markov_sequences(n_users=40, n_items=15, length=10, noise=0.2))
+    hybrid = Hybrid(
+        HybridConfig(sequence_models=("sasrec", "gru4rec"), seeds=1),
+        prototypes=[SASRec(SMALL_SASREC, SHORT), GRU4Rec(GRU4RecConfig(dim=16, max_len=20), SHORT_GRU)],
+    ).fit(fit_data(split))
+    hybrid.weights = replace(hybrid.weights, cf=0.5, content=0.3)
+    histories = split.test()[0][:6]
+    threads = torch.get_num_threads()
+    try:
+        torch.set_num_threads(os.cpu_count() or 1)
+        one_after_another = hybrid.score(histories), hybrid.score_parts(histories).at([0, 4, 9])
+        torch.set_num_threads(1)
+        names = run_parts([lambda: threading.current_thread().name] * 4)  # type: ignore[list-item]
+        side_by_side = hybrid.score(histories), hybrid.score_parts(histories).at([0, 4, 9])
+    finally:
+        torch.set_num_threads(threads)
+    assert all(str(name).startswith("whyrec-parts") for name in names)
+    np.testing.assert_array_equal(side_by_side[0], one_after_another[0])
+    np.testing.assert_array_equal(side_by_side[1], one_after_another[1])

@@ -8,13 +8,17 @@ from __future__ import annotations
 
 import itertools
 import json
+import os
 import time
-from collections.abc import Iterable, Sequence
+from collections.abc import Callable, Iterable, Sequence
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import asdict, dataclass, field
+from functools import partial
 from pathlib import Path
 from typing import Any, Literal, Self
 
 import numpy as np
+import torch
 
 from whyrec.errors import RunError
 from whyrec.metrics import mask_seen, metrics_from_ranks, target_ranks
@@ -67,6 +71,22 @@ class HybridWeights:
     grid: list[dict[str, float]] = field(default_factory=list)  # validation NDCG@10 per candidate
 
 
+_POOLS: dict[int, ThreadPoolExecutor] = {}  # by number of threads
+
+
+def run_parts(calls: Sequence[Callable[[], np.ndarray]]) -> list[np.ndarray]:
+    """Each call's result. When torch runs on fewer threads than there are cores (a service
+    runs one per request), the parts are scored side by side on the cores left over: their
+    numerical work releases the GIL. Otherwise one after the other, as torch already uses every
+    core inside each part."""
+    workers = (os.cpu_count() or 1) // max(torch.get_num_threads(), 1)
+    if workers < 2 or len(calls) < 2:
+        return [call() for call in calls]
+    if workers not in _POOLS:
+        _POOLS[workers] = ThreadPoolExecutor(max_workers=workers, thread_name_prefix="whyrec-parts")
+    return list(_POOLS[workers].map(lambda call: call(), calls))
+
+
 def rank_scores(scores: np.ndarray, histories: Sequence[np.ndarray]) -> np.ndarray:
     """-log(1 + rank) of each item among the user's unseen items (seen items rank last)."""
     masked = mask_seen(scores.astype(np.float64, copy=True), histories)
@@ -116,12 +136,16 @@ class PartScores:
 
     def at(self, columns: Sequence[int]) -> np.ndarray:
         columns = list(columns)
-        out = np.zeros((len(self.seen), len(columns)), dtype=np.float64)
-        for weight, raw in self.terms:
+
+        def normalised(raw: np.ndarray) -> np.ndarray:
             if self.normalise == "rank":
-                out += weight * rank_scores_at(raw, self.seen, columns)
-            else:
-                out += weight * standardise(raw)[:, columns]
+                return rank_scores_at(raw, self.seen, columns)
+            return standardise(raw)[:, columns]
+
+        parts = run_parts([partial(normalised, raw) for _, raw in self.terms])
+        out = np.zeros((len(self.seen), len(columns)), dtype=np.float64)
+        for (weight, _), part in zip(self.terms, parts, strict=True):
+            out += weight * part  # in the parts' order, as one thread would add them
         return out
 
     def _fused(self, rows: Iterable[int]) -> np.ndarray:
@@ -287,11 +311,15 @@ class Hybrid:
         w = self.weights
         seen = [visible(h) for h in histories]  # the parts that ignore order never see a HIDDEN slot
         share = w.sequence / len(self.members)  # the sequence part is the members' mean
-        terms = [(share, member.score(histories)) for member in self.members]
+        calls: list[tuple[float, Callable[[], np.ndarray]]] = [
+            (share, partial(member.score, histories)) for member in self.members
+        ]
         for weight, part in ((w.cf, self.cf), (w.content, self.content), (w.ease, self.ease)):
             if weight:
-                terms.append((weight, part.score(seen)))
-        return PartScores(terms, seen, self.config.normalise)
+                calls.append((weight, partial(part.score, seen)))
+        scores = run_parts([call for _, call in calls])
+        return PartScores([(weight, s) for (weight, _), s in zip(calls, scores, strict=True)], seen,
+                          self.config.normalise)  # fmt: skip
 
     def add_items(self, item_vectors: np.ndarray) -> None:
         """Pass new items to every part (each ranks them as it ranks items unseen in training)."""
