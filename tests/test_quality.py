@@ -105,21 +105,19 @@ class NamesAStranger:
         return f"You will love this, just like {self.title}, trust us."
 
 
+def phrased_by_a_stranger(setup: tuple[Prepared, ItemKNN], **options: Any) -> dict[str, Any]:
+    """The metrics of 6 users with every LLM phrasing naming an item outside the facts."""
+    prepared, model = setup
+    stranger = prepared.dataset.catalog.title(prepared.split.items.ids[-1])
+    phraser = NamesAStranger(stranger)
+    return explanation_metrics(prepared, model, n_users=6, progress=False, phraser=phraser, **options)  # type: ignore[arg-type]
+
+
 @pytest.mark.parametrize("lang", ["en", "zh"])
 def test_llm_phrasing_is_measured_as_shown_and_rejections_are_counted(
     setup: tuple[Prepared, ItemKNN], lang: str
 ) -> None:
-    prepared, model = setup
-    stranger = prepared.dataset.catalog.title(prepared.split.items.ids[-1])
-    out = explanation_metrics(
-        prepared,
-        model,
-        n_users=6,
-        progress=False,
-        lang=lang,
-        phraser=NamesAStranger(stranger),
-        llm_users=3,  # type: ignore[arg-type]
-    )
+    out = phrased_by_a_stranger(setup, lang=lang, llm_users=3)
     assert out["lang"] == lang and out["llm_phrased"] == 30
     assert out["llm_rejected_rate"] == 1.0
     assert all(reason.startswith("LLM phrasing rejected") for reason in out["llm_outcomes"])
@@ -127,15 +125,5 @@ def test_llm_phrasing_is_measured_as_shown_and_rejections_are_counted(
 
 
 def test_llm_phrasing_of_each_users_top_item_only(setup: tuple[Prepared, ItemKNN]) -> None:
-    prepared, model = setup
-    stranger = prepared.dataset.catalog.title(prepared.split.items.ids[-1])
-    out = explanation_metrics(
-        prepared,
-        model,
-        n_users=6,
-        progress=False,
-        phraser=NamesAStranger(stranger),  # type: ignore[arg-type]
-        llm_users=4,
-        llm_per_user=1,
-    )
+    out = phrased_by_a_stranger(setup, llm_users=4, llm_per_user=1)
     assert out["llm_phrased"] == 4 and out["llm_rejected_rate"] == 1.0

@@ -218,7 +218,7 @@ class SequenceModel:
         groups: list[dict[str, Any]] = [{"params": [p for p in net.parameters() if p is not wide]}]
         if wide is not None:
             groups.append({"params": [wide], "weight_decay": self.config.item_item_decay})
-        # fused: one kernel over each parameter (ten times faster on CPU over a million-row table)
+        # fused: one kernel over each parameter, much cheaper on CPU over a million-row ID table
         optimiser = torch.optim.AdamW(groups, lr=config.lr, weight_decay=config.weight_decay, fused=True)
         windows = torch.from_numpy(
             training_windows(split.train(), self.config.max_len, self.training.window_stride)
