@@ -485,8 +485,37 @@ def test_scoring_computes_only_the_last_position_and_gets_the_full_forward_passe
         np.testing.assert_allclose(last[:, -1].numpy(), net(x, table)[:, -1].numpy(), rtol=1e-5, atol=1e-5)
 
 
-def test_rank_fusion_of_a_few_items_is_the_full_rank_fusion_of_those_items() -> None:
+@pytest.mark.parametrize("causal", [True, False])
+def test_a_transformer_layer_at_inference_computes_what_it_trains(causal: bool) -> None:
+    """Inference runs torch's fused attention; training writes attention out (for its dropout).
+    Without dropout both are one function: checked with a left-padded batch, for every position
+    and for the last alone."""
+    from whyrec.models.nets import Block
+
+    torch.manual_seed(0)
+    block = Block(dim=16, n_heads=2, dropout=0.0)
+    h = torch.randn(3, 7, 16)
+    pad = torch.zeros(3, 7, dtype=torch.bool)
+    pad[1, :4] = pad[2, :6] = True  # left padding; the last key is never masked
+    blocked = torch.triu(torch.ones(7, 7, dtype=torch.bool), 1) if causal else pad[:, None, None, :]
+    for last_only in (False, True):
+        block.train()
+        written_out = block(h, blocked, last_only)
+        block.eval()
+        with torch.inference_mode():
+            fused = block(h, blocked, last_only)
+        assert fused.shape == written_out.shape == (3, 1 if last_only else 7, 16)
+        torch.testing.assert_close(fused, written_out.detach(), rtol=1e-5, atol=1e-5)
+
+
+@pytest.mark.parametrize("budget", [1, 2**24])  # one row at a time, all at once
+def test_rank_fusion_of_a_few_items_is_the_full_rank_fusion_of_those_items(
+    budget: int, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from whyrec.models import hybrid
     from whyrec.models.hybrid import rank_scores, rank_scores_at
+
+    monkeypatch.setattr(hybrid, "_COMPARE_BUDGET", budget)
 
     # ties (the zeros, and 0.5 twice), a seen item, and columns among the tied ones
     scores = np.array([[0.5, 0.0, 0.9, 0.0, 0.5, 0.0], [0.0, 0.0, 0.0, 0.3, 0.3, 0.1]])
@@ -499,6 +528,15 @@ def test_rank_fusion_of_a_few_items_is_the_full_rank_fusion_of_those_items() -> 
     np.testing.assert_allclose(
         rank_scores_at(scores, histories, columns), rank_scores(scores, histories)[:, columns]
     )
+    # many ties, seen items among the columns, scores of either precision
+    rng = np.random.default_rng(budget)
+    for dtype in (np.float32, np.float64):
+        scores = rng.integers(0, 4, (9, 40)).astype(dtype)
+        histories = [rng.choice(40, size=rng.integers(0, 6), replace=False) for _ in range(9)]
+        columns = list(rng.choice(40, size=12, replace=False))
+        np.testing.assert_array_equal(
+            rank_scores_at(scores, histories, columns), rank_scores(scores, histories)[:, columns]
+        )
 
 
 @pytest.mark.parametrize("normalise", ["rank", "zscore"])

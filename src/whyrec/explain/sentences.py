@@ -71,7 +71,7 @@ def _why_not(title: str, why_not: WhyNot, facts: SentenceFacts, lang: str) -> st
     return out
 
 
-_WORD = re.compile(r"\w")
+_NON_WORD = re.compile(r"\W")
 
 
 class GroundingChecker:
@@ -88,22 +88,27 @@ class GroundingChecker:
         attrs = {a for i in item_ids for a in catalog.attrs(i)}
         self.titles = frozenset(t for t in titles if len(t) >= min_length)
         self.longest = max(map(len, self.titles), default=0)
+        # each title's text up to its first non-word character ("" when it starts with one)
+        self.first_words = frozenset(_NON_WORD.split(t, maxsplit=1)[0] for t in self.titles)
         self.attributes = sorted((a for a in attrs if len(a) >= min_length), key=len, reverse=True)
         self.zh_attributes = {a: ZH_ATTRIBUTES[a] for a in attrs if a in ZH_ATTRIBUTES}
 
     def titles_in(self, text: str) -> list[str]:
         """The catalogue titles that TEXT (lower case) holds as whole words, longest first: each
-        stretch between word edges is looked up, so the cost grows with the sentence, not the
-        catalogue."""
-        breaks = [i for i, char in enumerate(text) if not _WORD.match(char)]  # non-word characters
+        stretch between word edges that begins with a title's first word is looked up, so the
+        cost grows with the sentence, not the catalogue."""
+        breaks = [m.start() for m in _NON_WORD.finditer(text)]
         starts = [0, *(i + 1 for i in breaks)]  # a title starts at the beginning or after a break
         edges = [*breaks, len(text)]  # and ends before a break or at the end
         found = set()
         for i in starts:
-            for j in edges[bisect.bisect_right(edges, i) :]:  # just before one, or the end
+            first = bisect.bisect_left(edges, i)  # the first edge at or after i ends i's first word
+            if text[i : edges[first]] not in self.first_words:
+                continue
+            for j in edges[first:]:
                 if j - i > self.longest:
                     break
-                if text[i:j] in self.titles:
+                if j > i and text[i:j] in self.titles:
                     found.add(text[i:j])
         return sorted(found, key=lambda t: (-len(t), t))
 

@@ -99,15 +99,31 @@ def rank_scores(scores: np.ndarray, histories: Sequence[np.ndarray]) -> np.ndarr
 def rank_scores_at(scores: np.ndarray, histories: Sequence[np.ndarray], columns: Sequence[int]) -> np.ndarray:
     """``rank_scores(scores, histories)[:, columns]`` without ranking every item: a column's rank
     is the number of items scored above it, plus the items tied with it that come first in the
-    stable order :func:`rank_scores` uses (lower index first). (B, len(COLUMNS))."""
-    masked = mask_seen(scores.astype(np.float64, copy=True), histories)
-    index = np.arange(masked.shape[1])
-    out = np.empty((len(masked), len(columns)), dtype=np.float32)
-    for c, column in enumerate(columns):  # one column at a time: memory (B, n_items)
-        value = masked[:, column : column + 1]
-        rank = (masked > value).sum(axis=1) + ((masked == value) & (index < column)).sum(axis=1)
-        out[:, c] = -np.log1p(rank)
+    stable order :func:`rank_scores` uses (lower index first). (B, len(COLUMNS)).
+
+    Only the items scored at least as high as a row's lowest column can come before any of its
+    columns, and for top items those are few: they alone are compared."""
+    # a copy in a dtype that holds the scores exactly, so every comparison is rank_scores' own
+    masked = mask_seen(np.array(scores, dtype=np.result_type(scores.dtype, np.float32)), histories)
+    cols = np.asarray(columns, dtype=np.intp)
+    out = np.empty((len(masked), len(cols)), dtype=np.float32)
+    step = max(1, _COMPARE_BUDGET // max(masked.shape[1], 1))  # rows at a time: memory
+    for lo in range(0, len(masked), step):
+        block = masked[lo : lo + step]
+        values = block[:, cols]  # (R, C)
+        rows, items = np.nonzero(block >= values.min(axis=1, keepdims=True))
+        candidates = block[rows, items]
+        counts = np.bincount(rows, minlength=len(block))
+        ends = np.cumsum(counts)
+        for c, column in enumerate(cols):
+            value = values[rows, c]
+            ahead = (candidates > value) | ((candidates == value) & (items < column))
+            running = np.concatenate([[0], np.cumsum(ahead)])
+            out[lo : lo + len(block), c] = -np.log1p(running[ends] - running[ends - counts])
     return out
+
+
+_COMPARE_BUDGET = 2**24  # scores compared at a time by rank_scores_at (rows x items)
 
 
 def standardise(scores: np.ndarray) -> np.ndarray:

@@ -55,13 +55,19 @@ class Block(nn.Module):
         if last_only:
             q, h = q[:, :, -1:], h[:, -1:]
             blocked = blocked[..., -1:, :] if blocked is not None and blocked.shape[-2] > 1 else blocked
-        scores = (q @ k.transpose(-1, -2)) * (head**-0.5)
-        if blocked is not None:
-            scores = scores.masked_fill(blocked, float("-inf"))
-        weights = byte_dropout(scores.softmax(-1), self.dropout, self.training)
-        attended = (weights @ v).transpose(1, 2).reshape(batch, q.shape[2], dim)
+        if self.training:
+            scores = (q @ k.transpose(-1, -2)) * (head**-0.5)
+            if blocked is not None:
+                scores = scores.masked_fill(blocked, float("-inf"))
+            weights = byte_dropout(scores.softmax(-1), self.dropout, self.training)
+            attended = weights @ v
+        else:  # inference: torch's fused attention kernel, the same function without dropout
+            allowed = None if blocked is None else ~blocked
+            attended = nn.functional.scaled_dot_product_attention(q, k, v, attn_mask=allowed)
+        attended = attended.transpose(1, 2).reshape(batch, q.shape[2], dim)
         h = h + byte_dropout(self.out(attended), self.dropout, self.training)
-        inner = byte_dropout(nn.functional.relu(self.ff1(self.norm2(h))), self.dropout, self.training)
+        inner = nn.functional.relu(self.ff1(self.norm2(h)), inplace=not self.training)
+        inner = byte_dropout(inner, self.dropout, self.training)
         return h + byte_dropout(self.ff2(inner), self.dropout, self.training)
 
 
