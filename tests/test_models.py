@@ -508,6 +508,40 @@ def test_a_transformer_layer_at_inference_computes_what_it_trains(causal: bool) 
         torch.testing.assert_close(fused, written_out.detach(), rtol=1e-5, atol=1e-5)
 
 
+def test_rows_that_begin_alike_share_their_states_and_score_as_in_the_plain_pass(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """SASRecNet.last_states computes a reference row once and the others from where they
+    differ from it: the batch of a history and its occluded variants (long and short histories,
+    by removal and in place), and a batch with nothing in common (the plain pass)."""
+    from whyrec.explain.context import occluded
+    from whyrec.models.nets import Block, ItemEmbedding, SASRecNet
+
+    extend = Block.extend
+    torch.manual_seed(0)
+    n_items, max_len = 30, 12
+    items = ItemEmbedding(n_items, 16, None, torch.cat([torch.zeros(1), torch.ones(n_items), torch.zeros(1)]))
+    net = SASRecNet(items, dim=16, max_len=max_len, n_layers=2, n_heads=2, dropout=0.2, causal=True).eval()
+    model = SASRec(replace(SMALL_SASREC, max_len=max_len), SHORT)
+    rng = np.random.default_rng(0)
+    batches = []
+    for length in (20, 9):  # longer than the window (variants read one older item) and shorter
+        history = rng.integers(1, n_items + 1, length)
+        start = max(0, length - max_len)
+        for how in ("remove", "mask"):
+            batches.append([history] + [occluded(history, [p], how, True) for p in range(start, length)])
+    batches.append([rng.integers(1, n_items + 1, max_len) for _ in range(10)])
+    extended = []  # the layers' calls that share states
+    monkeypatch.setattr(Block, "extend", lambda self, *a, **k: extended.append(1) or extend(self, *a, **k))
+    with torch.inference_mode():
+        table = items.table()
+        for batch, shares in zip(batches, [True, True, True, True, False], strict=True):
+            x, extended[:] = model._inputs(batch), []
+            plain = net(x, table, last_only=True)[:, -1]
+            torch.testing.assert_close(net.last_states(x, table), plain, rtol=1e-5, atol=1e-5)
+            assert bool(extended) == shares
+
+
 @pytest.mark.parametrize("budget", [1, 2**24])  # one row at a time, all at once
 def test_rank_fusion_of_a_few_items_is_the_full_rank_fusion_of_those_items(
     budget: int, monkeypatch: pytest.MonkeyPatch

@@ -49,9 +49,8 @@ class Block(nn.Module):
         """h (B, L, D); blocked broadcastable to (B, heads, L, L), True where a query may not look.
         LAST_ONLY: the last position's output alone, (B, 1, D) (it attends to every position, but
         no other position is computed: what scoring needs from the last layer)."""
-        batch, length, dim = h.shape
-        head = dim // self.n_heads
-        q, k, v = self.qkv(self.norm1(h)).view(batch, length, 3, self.n_heads, head).permute(2, 0, 3, 1, 4)
+        head = h.shape[2] // self.n_heads
+        q, k, v = self._heads(h)
         if last_only:
             q, h = q[:, :, -1:], h[:, -1:]
             blocked = blocked[..., -1:, :] if blocked is not None and blocked.shape[-2] > 1 else blocked
@@ -64,7 +63,39 @@ class Block(nn.Module):
         else:  # inference: torch's fused attention kernel, the same function without dropout
             allowed = None if blocked is None else ~blocked
             attended = nn.functional.scaled_dot_product_attention(q, k, v, attn_mask=allowed)
-        attended = attended.transpose(1, 2).reshape(batch, q.shape[2], dim)
+        return self._feed_forward(h, attended)
+
+    def extend(
+        self, h: torch.Tensor, past: tuple[torch.Tensor, torch.Tensor] | None, last_only: bool = False
+    ) -> tuple[torch.Tensor, tuple[torch.Tensor, torch.Tensor]]:
+        """Causal inference over the last S positions of a sequence whose earlier positions were
+        computed before: H (B, S, D) their inputs, PAST the keys and values of the P positions
+        before them ((B, heads, P, head) each) or None. Returns this layer's output at the S
+        positions (LAST_ONLY: at the last alone), and the keys and values of all P + S positions."""
+        q, k, v = self._heads(h)
+        if past is not None:
+            k, v = torch.cat([past[0], k], dim=2), torch.cat([past[1], v], dim=2)
+        if last_only:
+            q, h = q[:, :, -1:], h[:, -1:]
+        # the query at position P + i may look at keys up to P + i
+        queries, keys = q.shape[2], k.shape[2]
+        allowed = torch.ones(queries, keys, dtype=torch.bool, device=q.device).tril(keys - queries)
+        attended = nn.functional.scaled_dot_product_attention(q, k, v, attn_mask=allowed)
+        return self._feed_forward(h, attended), (k, v)
+
+    def _heads(self, h: torch.Tensor) -> torch.Tensor:
+        """Queries, keys and values of H (B, S, D): (3, B, heads, S, head)."""
+        batch, length, dim = h.shape
+        return (
+            self.qkv(self.norm1(h))
+            .view(batch, length, 3, self.n_heads, dim // self.n_heads)
+            .permute(2, 0, 3, 1, 4)
+        )
+
+    def _feed_forward(self, h: torch.Tensor, attended: torch.Tensor) -> torch.Tensor:
+        """The rest of the layer after attention: ATTENDED (B, heads, S, head) for H (B, S, D)."""
+        batch, length, dim = h.shape
+        attended = attended.transpose(1, 2).reshape(batch, length, dim)
         h = h + byte_dropout(self.out(attended), self.dropout, self.training)
         inner = nn.functional.relu(self.ff1(self.norm2(h)), inplace=not self.training)
         inner = byte_dropout(inner, self.dropout, self.training)
@@ -252,6 +283,11 @@ class ItemItem(nn.Module):
         )
 
 
+# sharing states among rows that begin alike (SASRecNet.last_states): from this many rows, when
+# it computes at most this share of the plain pass's positions, in this many groups of rows
+_SHARED_MIN_ROWS, _SHARED_MAX_COST, _SHARED_GROUPS = 8, 0.8, 3  # more groups: more calls, fewer positions
+
+
 class SASRecNet(nn.Module):
     """A pre-norm Transformer encoder over item sequences; causal, or bidirectional for the
     masked (BERT4Rec-style) objective."""
@@ -284,8 +320,7 @@ class SASRecNet(nn.Module):
         (B, 1, D), the last position's alone (its last layer computes nothing else)."""
         table = self.items.table() if table is None else table
         length = x.shape[1]
-        h = self.items(table, x) * math.sqrt(self.dim) + self.positions.weight[-length:]
-        h = byte_dropout(h, self.dropout, self.training)
+        h = self._inputs(table, x)
         if self.causal:
             blocked = self.causal_mask[:length, :length]
         else:
@@ -296,6 +331,53 @@ class SASRecNet(nn.Module):
         for n, block in enumerate(self.blocks):
             h = block(h, blocked, last_only and n == len(self.blocks) - 1)
         return self.norm(h)
+
+    def _inputs(self, table: torch.Tensor, x: torch.Tensor) -> torch.Tensor:
+        """The first layer's input: item representations plus positions, (B, L, D)."""
+        h = self.items(table, x) * math.sqrt(self.dim) + self.positions.weight[-x.shape[1] :]
+        return byte_dropout(h, self.dropout, self.training)
+
+    def last_states(self, x: torch.Tensor, table: torch.Tensor) -> torch.Tensor:
+        """(B, L) -> (B, D), ``forward(x, table, last_only=True)[:, -1]``: what scoring reads.
+
+        A causal net's state at a position depends on the items up to it alone, so rows that begin
+        as a reference row does share its states there. A history and its occluded variants (the
+        batch an explanation scores) share most of theirs: then the reference row is computed
+        once, keeping each layer's keys and values, and the other rows, in groups by how far they
+        agree with it, compute only their positions from the first that differs."""
+        last = len(self.blocks) - 1
+        if not self.causal or self.training or len(x) < _SHARED_MIN_ROWS:
+            return self(x, table, last_only=True)[:, -1]
+        length = x.shape[1]
+        # the reference: of the first, middle and last rows, the one the others agree with longest
+        candidates = torch.tensor([0, len(x) // 2, len(x) - 1], device=x.device)
+        agree = (x[candidates, None, :] == x[None, :, :]).cumprod(dim=2).sum(dim=2)  # (3, B) prefixes
+        best = int(agree.sum(dim=1).argmax())
+        ref = int(candidates[best])
+        shared = agree[best].clamp(max=length - 1)  # every row computes its last position at least
+        order = shared.argsort(stable=True)
+        groups = order.tensor_split(_SHARED_GROUPS)
+        cost = length + sum(len(g) * (length - int(shared[g].min())) for g in groups)
+        if cost > _SHARED_MAX_COST * x.numel():  # little in common: the plain pass
+            return self(x, table, last_only=True)[:, -1]
+        h = self._inputs(table, x)
+        blocks: list[Block] = list(self.blocks)  # type: ignore[arg-type]
+        cache, h_ref = [], h[ref : ref + 1]
+        for n, block in enumerate(blocks):
+            h_ref, kv = block.extend(h_ref, None, last_only=n == last)
+            cache.append(kv)
+        out = h.new_empty(len(x), h.shape[2])
+        out[ref] = h_ref[0, -1]
+        for rows in groups:
+            start = int(shared[rows].min())
+            h_rows = h[rows, start:]
+            for n, block in enumerate(blocks):
+                keys, values = cache[n]
+                past = (keys[:, :, :start].expand(len(rows), -1, -1, -1),
+                        values[:, :, :start].expand(len(rows), -1, -1, -1)) if start else None  # fmt: skip
+                h_rows, _ = block.extend(h_rows, past, last_only=n == last)
+            out[rows] = h_rows[:, -1]
+        return self.norm(out)
 
 
 class GRU4RecNet(nn.Module):
@@ -316,3 +398,7 @@ class GRU4RecNet(nn.Module):
         table = self.items.table() if table is None else table
         h, _ = self.gru(byte_dropout(self.items(table, x), self.dropout, self.training))
         return self.norm(h[:, -1:] if last_only else h)
+
+    def last_states(self, x: torch.Tensor, table: torch.Tensor) -> torch.Tensor:
+        """(B, L) -> (B, D): the last position's state, what scoring reads."""
+        return self(x, table, last_only=True)[:, -1]

@@ -388,7 +388,7 @@ class SequenceModel:
         net = self._require_net()
         with torch.inference_mode():
             x = self._inputs(histories).to(self._device())
-            return net(x, self._item_table(), last_only=True)[:, -1].cpu().numpy()
+            return net.last_states(x, self._item_table()).cpu().numpy()
 
     def score(self, histories: Sequence[np.ndarray]) -> np.ndarray:
         if not len(histories):
@@ -399,12 +399,12 @@ class SequenceModel:
         with torch.inference_mode():
             table = self._item_table()
             x = self._inputs(histories).to(self._device())
-            last = net(x, table, last_only=True)[:, -1]  # (B, D): only the last position is computed
-            scores = last @ table[1 : self.n_items + 1].T  # (B, D) @ (D, n_items)
+            last = net.last_states(x, table)  # (B, D): only the last position is computed
+            logits = last @ table[1 : self.n_items + 1].T  # (B, D) @ (D, n_items)
             if net.wide is not None:  # (B, items trained with): later items have no wide part
                 wide = net.wide(x)
-                scores[:, : wide.shape[1]] += wide
-            scores = scores.cpu().numpy()
+                logits[:, : wide.shape[1]] += wide
+            scores: np.ndarray = logits.cpu().numpy()
         net.train(was_training)
         return scores
 
