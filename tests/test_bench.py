@@ -93,6 +93,24 @@ def test_occlusion(tiny: str, tmp_path: Path) -> None:
                for row in rows)  # fmt: skip
 
 
+def test_blend_reproduces_the_runs_choice_and_searches_a_wider_grid(tiny: str, tmp_path: Path) -> None:
+    run = tmp_path / "hybrid"
+    fast = ["--set", "max_epochs=1", "--set", "dim=16", "--set", "seeds=1", "--set", "ease_weights=0"]
+    env = {**os.environ, "HF_HUB_OFFLINE": "1"}
+    subprocess.run([sys.executable, "-m", "whyrec.cli", "train", "--dataset", tiny, "--model", "hybrid",
+                    "--encoder", "hashing", "--out", str(run), *fast],
+                   cwd=ROOT, env=env, check=True, capture_output=True, timeout=300)  # fmt: skip
+    out = tmp_path / "blend.json"
+    run_bench("blend", str(run), "--content-weights", "0,0.5,1,2,4", "--out", str(out))
+    own, wider = stamped(out)["rows"]
+    trained = json.loads((run / "metrics.json").read_text())
+    trained = trained[0] if isinstance(trained, list) else trained
+    assert own["valid_NDCG@10"] == pytest.approx(trained["valid_NDCG@10"], abs=1e-5)
+    assert own["test_NDCG@10"] == pytest.approx(trained["NDCG@10"], abs=1e-5)
+    assert wider["valid_NDCG@10"] >= own["valid_NDCG@10"]  # its candidates hold the run's
+    assert wider["candidates"]["content"] == [0, 0.5, 1, 2, 4]
+
+
 def test_nproc(tiny: str, tmp_path: Path) -> None:
     out = tmp_path / "nproc.json"
     run_bench("nproc", tiny, "--nprocs", "1,2", "--set", "max_epochs=1", "--set", "dim=16",

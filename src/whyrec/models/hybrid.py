@@ -280,7 +280,24 @@ class Hybrid:
             else:
                 part.fit(data)
         self.n_items = data.split.n_items
-        histories, targets = data.split.valid()
+        best = self.choose_weights(*data.split.valid())
+        self.fitted = True
+        self.fit_info = FitInfo(
+            train_seconds=time.perf_counter() - start + elsewhere,
+            best_valid_ndcg10=best,
+            extra={
+                "weights": {k: v for k, v in asdict(self.weights).items() if k != "grid"},
+                "sequence_members": [
+                    {"model": m.name, "seed": m.training.seed, "valid_NDCG@10": m.fit_info.best_valid_ndcg10}
+                    for m in self.members
+                ],
+            },
+        )
+        return self
+
+    def choose_weights(self, histories: Sequence[np.ndarray], targets: np.ndarray) -> float:
+        """Pick β, α, γ from the config's candidates by NDCG@10 of these (validation) users, with
+        every part fitted; sets :attr:`weights` (with the whole grid) and returns the best NDCG@10."""
         z = {
             "sequence": self.sequence_scores(histories),
             "cf": self._normalise(self.cf.score(histories), histories),
@@ -300,19 +317,7 @@ class Hybrid:
             if ndcg > best[0]:
                 best = (ndcg, (cf, content, ease))
         self.weights = HybridWeights(1.0, *best[1], grid)
-        self.fitted = True
-        self.fit_info = FitInfo(
-            train_seconds=time.perf_counter() - start + elsewhere,
-            best_valid_ndcg10=best[0],
-            extra={
-                "weights": {"sequence": 1.0, "cf": best[1][0], "content": best[1][1], "ease": best[1][2]},
-                "sequence_members": [
-                    {"model": m.name, "seed": m.training.seed, "valid_NDCG@10": m.fit_info.best_valid_ndcg10}
-                    for m in self.members
-                ],
-            },
-        )
-        return self
+        return best[0]
 
     def _normalise(self, scores: np.ndarray, histories: Sequence[np.ndarray]) -> np.ndarray:
         if self.config.normalise == "rank":
