@@ -18,6 +18,7 @@ from pathlib import Path
 from typing import Any
 
 from bench.common import write_result
+from whyrec.errors import WhyrecError
 from whyrec.metrics import evaluate
 from whyrec.models import Hybrid
 from whyrec.training.pipeline import prepare
@@ -45,7 +46,10 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--out", type=Path, default=Path("bench/out/blend.json"))
     args = parser.parse_args(argv)
 
-    rec = Recommender.load(args.run)
+    try:
+        rec = Recommender.load(args.run)
+    except WhyrecError as error:
+        parser.error(str(error))
     model = rec.model
     if not isinstance(model, Hybrid):
         parser.error(f"{args.run} holds a {model.name} model, not a hybrid")

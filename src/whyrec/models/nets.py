@@ -357,19 +357,18 @@ class SASRecNet(nn.Module):
         shared = agree[best].clamp(max=length - 1)  # every row computes its last position at least
         order = shared.argsort(stable=True)
         groups = order.tensor_split(_SHARED_GROUPS)
-        cost = length + sum(len(g) * (length - int(shared[g].min())) for g in groups)
+        starts = [int(shared[rows].min()) for rows in groups]  # where each group's rows differ
+        cost = length + sum(len(rows) * (length - start) for rows, start in zip(groups, starts, strict=True))
         if cost > _SHARED_MAX_COST * x.numel():  # little in common: the plain pass
             return self(x, table, last_only=True)[:, -1]
         h = self._inputs(table, x)
         blocks: list[Block] = list(self.blocks)  # type: ignore[arg-type]
-        cache, h_ref = [], h[ref : ref + 1]
+        cache, h_ref = [], h[ref : ref + 1]  # each layer's keys and values of the reference
         for n, block in enumerate(blocks):
             h_ref, kv = block.extend(h_ref, None, last_only=n == last)
             cache.append(kv)
-        out = h.new_empty(len(x), h.shape[2])
-        out[ref] = h_ref[0, -1]
-        for rows in groups:
-            start = int(shared[rows].min())
+        out = h.new_empty(len(x), h.shape[2])  # every row, the reference too, is in a group
+        for rows, start in zip(groups, starts, strict=True):
             h_rows = h[rows, start:]
             for n, block in enumerate(blocks):
                 keys, values = cache[n]
