@@ -77,19 +77,29 @@ def successor_margin(vectors: np.ndarray) -> float:
     return float(np.mean(nxt) - np.mean(far))
 
 
-FAST = AdaptConfig(tune="all", max_pairs=192, batch_size=8, epochs=2, lr=3e-3, max_seq_length=8,
-                   eval_steps=24, patience=3, valid_users=80)  # fmt: skip
+FAST = {
+    "all": AdaptConfig(tune="all", max_pairs=192, batch_size=8, epochs=2, lr=3e-3, max_seq_length=8,
+                       eval_steps=24, patience=3, valid_users=80),
+    "adapter": AdaptConfig(tune="adapter", profile_items=1, half_life=1.0, adapter_lr=1e-2,
+                           adapter_batch_size=64, adapter_epochs=30,
+                           adapter_patience=30),
+}  # fmt: skip
 
 
-@needs_training
-def test_adapted_encoder_learns_what_follows_what(tiny_bert: str, tmp_path: Path) -> None:
+@pytest.mark.parametrize("tune", ["all", "adapter"])
+def test_adapted_encoder_learns_what_follows_what(tiny_bert: str, tmp_path: Path, tune: str) -> None:
+    if tune != "adapter" and importlib.util.find_spec("datasets") is None:
+        pytest.skip("needs whyrec[adapt] (Hugging Face datasets)")
     split, catalog = cycle_split()
     texts = [catalog.text(i) for i in split.items.ids]
     frozen = make_encoder(tiny_bert, cached=False, progress=False).encode(texts)
-    adapted = adapt_encoder(split, catalog, tiny_bert, FAST, cache_dir=tmp_path, progress=False)
+    adapted = adapt_encoder(split, catalog, tiny_bert, FAST[tune], cache_dir=tmp_path, progress=False)
     report = adapted.report
     assert report["kept"] == "adapted"
-    assert report["valid_NDCG@10_best"] > report["valid_NDCG@10_before"] + 0.15
+    # the Transformer is stopped on retrieving a user's next item from their last item's text; the
+    # adapter on content's own ranking, whose symmetric profile cosine cannot tell the group after
+    # the last item from the one before it (both neighbours), so it can gain less
+    assert report["valid_NDCG@10_best"] > report["valid_NDCG@10_before"] + (0.15 if tune == "all" else 0.04)
     tuned = make_encoder(str(adapted.path), cached=False, progress=False).encode(texts)
     assert abs(successor_margin(frozen)) < 0.2  # text alone does not know the order of groups
     assert successor_margin(tuned) > successor_margin(frozen) + 0.05
@@ -146,13 +156,15 @@ def test_hashing_encoder_cannot_be_adapted() -> None:
         adapt_encoder(split, catalog, "hashing-64", AdaptConfig())
 
 
-@needs_training
-def test_a_run_keeps_and_uses_its_adapted_encoder(tiny_bert: str, tmp_path: Path) -> None:
+@pytest.mark.parametrize("tune", ["top", "adapter"])
+def test_a_run_keeps_and_uses_its_adapted_encoder(tiny_bert: str, tmp_path: Path, tune: str) -> None:
     from whyrec.training.pipeline import prepare, train_run
     from whyrec.training.recommender import Recommender
 
-    config = AdaptConfig(tune="top", top_layers=1, max_pairs=32, batch_size=16, epochs=1, eval_steps=1,
-                         max_seq_length=8, valid_users=10)  # fmt: skip
+    if tune != "adapter" and importlib.util.find_spec("datasets") is None:
+        pytest.skip("needs whyrec[adapt] (Hugging Face datasets)")
+    config = AdaptConfig(tune=tune, top_layers=1, max_pairs=32, batch_size=16, epochs=1, eval_steps=1,
+                         max_seq_length=8, valid_users=10, adapter_epochs=3)  # fmt: skip
     prepared = prepare("demo", encoder=tiny_bert, progress=False, adapt=config)
     assert prepared.adapted is not None
     texts = [prepared.dataset.catalog.text(i) for i in prepared.split.items.ids[:5]]
@@ -162,7 +174,7 @@ def test_a_run_keeps_and_uses_its_adapted_encoder(tiny_bert: str, tmp_path: Path
     run = Recommender.load(tmp_path / "run")
     copy = Path(run.info["encoder"])
     assert copy.parent == (tmp_path / "run").resolve() and (copy / "adaptation.json").exists()
-    assert run.info["adaptation"]["pairs"] > 0
+    assert run.info["adaptation"]["steps"] > 0
 
 
 def test_adapt_encoder_with_hashing_is_one_clear_line(capsys: pytest.CaptureFixture[str]) -> None:

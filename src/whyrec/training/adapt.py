@@ -1,11 +1,16 @@
 """``--adapt-encoder``: fine-tune the item-text encoder on behaviour before the models are fitted.
 
-The supervision is the users' next item, from the TRAINING part of the split only: each pair is
-(the text of what a user had just consumed, the text of the item they took next), and
-sentence-transformers' own trainer fits the encoder with an in-batch contrastive loss
-(MultipleNegativesRankingLoss) over duplicate-free batches. Validation targets serve only to
-stop early and keep the best checkpoint (NDCG@10 of retrieving each user's validation item from
-their last training context among all items); test targets are never read.
+The supervision is the users' next item, from the TRAINING part of the split only. Validation
+targets serve only to stop early and keep the best state; test targets are never read.
+
+- ``tune="adapter"`` (the default, chosen on validation: docs/language-model.md): the Transformer
+  stays frozen and a residual linear layer after it learns, over the frozen item vectors, to place
+  each item near the recency-weighted profile of what users had consumed before it (the profile
+  ``content`` scores with), with a softmax over the whole catalogue. The frozen vectors are computed
+  once, so every training transition is read for many epochs in minutes.
+- ``tune="top"`` / ``"all"``: the Transformer's top layers or all of it, by sentence-transformers'
+  own trainer on (previous item's text, next item's text) pairs with an in-batch contrastive loss
+  (MultipleNegativesRankingLoss) over duplicate-free batches.
 
 The adapted encoder is cached under ``$WHYREC_CACHE/adapted/<key>``, keyed by the base model,
 the training pairs (so the data and split) and the config, and copied into each run directory.
@@ -44,9 +49,9 @@ VALID_METRIC = "valid_cosine_ndcg@10"  # what the trainer's evaluator reports (e
 class AdaptConfig(Config):
     """How the encoder is adapted (``--set`` does not reach it; change it in code or benchmarks)."""
 
-    # what is trained: every layer, the top ``top_layers`` Transformer layers, or a residual linear
-    # adapter after pooling (the Transformer frozen)
-    tune: Literal["all", "top", "adapter"] = "top"
+    # what is trained: a residual linear adapter after pooling (the Transformer frozen), the top
+    # ``top_layers`` Transformer layers, or every layer
+    tune: Literal["adapter", "top", "all"] = "adapter"
     top_layers: int = setting(2, ge=1)
     # the anchor of a pair: the previous item's text, or the titles of the last ``recent`` items
     context: Literal["previous", "recent"] = "previous"
@@ -58,9 +63,20 @@ class AdaptConfig(Config):
     max_seq_length: int = setting(64, ge=8)  # tokens; also used when encoding the catalogue after
     eval_steps: int = setting(50, ge=1)
     patience: int = setting(2, ge=1)  # evaluations without a better validation NDCG@10
-    valid_users: int = setting(500, ge=1)  # validation users sampled for early stopping
+    valid_users: int = setting(2000, ge=1)  # validation users sampled for early stopping
     max_minutes: float = setting(12.0, gt=0)  # training stops here whatever the schedule says
     seed: int = setting(0, ge=0)
+    # the adapter: a user's context is the recency-weighted mean of their last ``profile_items``
+    # item vectors (``half_life`` as content's profile); softmax temperature; Adam's rate; epochs
+    # over every training transition, stopped after ``adapter_patience`` epochs without a better
+    # validation NDCG@10
+    profile_items: int = setting(10, ge=1)
+    half_life: float = setting(10.0, gt=0)
+    temperature: float = setting(0.1, gt=0)
+    adapter_lr: float = setting(1e-3, gt=0)
+    adapter_batch_size: int = setting(512, ge=1)
+    adapter_epochs: int = setting(40, ge=1)
+    adapter_patience: int = setting(5, ge=1)
 
 
 @dataclass(frozen=True)
@@ -109,11 +125,16 @@ def validation_task(
     return queries, corpus, relevant
 
 
-def cache_key(base: str, pairs: list[tuple[str, str]], config: AdaptConfig, valid_ids: list[str]) -> str:
+def cache_key(base: str, split: SequenceSplit, catalog: ItemCatalog, config: AdaptConfig) -> str:
+    """The base model, the config, the split (training sequences and validation targets) and every
+    item's text: anything that changes what adapting would learn."""
     digest = hashlib.sha256()
-    digest.update(json.dumps([base, config.to_dict(), valid_ids], sort_keys=True).encode())
-    for anchor, positive in pairs:
-        digest.update(anchor.encode() + b"\x00" + positive.encode() + b"\x01")
+    digest.update(json.dumps([base, config.to_dict(), split.items.ids], sort_keys=True).encode())
+    for seq in split.train():
+        digest.update(np.asarray(seq, np.int64).tobytes() + b"\x01")
+    digest.update(np.asarray(split.valid()[1], np.int64).tobytes())
+    for item in split.items.ids:
+        digest.update(catalog.text(item).encode() + b"\x00")
     return digest.hexdigest()[:16]
 
 
@@ -126,7 +147,7 @@ def adapt_encoder(
     progress: bool = True,
 ) -> Adapted:
     """Fine-tune BASE (a sentence-transformers path; default the bundled MiniLM) on SPLIT's
-    training transitions, or reuse the cached result of the same base, pairs and config."""
+    training transitions, or reuse the cached result of the same base, data and config."""
     config = config or AdaptConfig()
     if base in (None, "", "minilm", DEFAULT_MODEL):
         base_path, base_name = default_model_path(), DEFAULT_MODEL
@@ -136,20 +157,142 @@ def adapt_encoder(
         if not Path(base).exists():
             raise WhyrecError(f"text encoder model path not found: {base}")
         base_path, base_name = base, Path(base).name
-    pairs = training_pairs(split, catalog, config)
-    if len(pairs) < config.batch_size:
-        raise WhyrecError(f"too few training transitions to adapt the encoder ({len(pairs)} pairs)")
-    queries, corpus, relevant = validation_task(split, catalog, config)
-    key = cache_key(base_name, pairs, config, sorted(queries))
+    key = cache_key(base_name, split, catalog, config)
     root = (Path(cache_dir) if cache_dir else default_cache_dir().parent) / "adapted"
     target = root / f"adapted-{key}"
     if (target / "adaptation.json").exists():
         log.info(f"adapted encoder from the cache: {target}")
         return Adapted(target, json.loads((target / "adaptation.json").read_text()))
-    report = _fit(base_path, pairs, queries, corpus, relevant, config, target, progress)
-    report.update(base=base_name, config=config.to_dict(), pairs=len(pairs))
+    if config.tune == "adapter":
+        report = _fit_adapter(base, base_path, split, catalog, config, target, progress)
+    else:
+        pairs = training_pairs(split, catalog, config)
+        if len(pairs) < config.batch_size:
+            raise WhyrecError(f"too few training transitions to adapt the encoder ({len(pairs)} pairs)")
+        queries, corpus, relevant = validation_task(split, catalog, config)
+        report = _fit(base_path, pairs, queries, corpus, relevant, config, target, progress)
+    report.update(base=base_name, config=config.to_dict())
     (target / "adaptation.json").write_text(json.dumps(report, indent=2))
     return Adapted(target, report)
+
+
+def profile_examples(split: SequenceSplit, length: int) -> tuple[np.ndarray, np.ndarray]:
+    """Every transition inside the training sequences: the up to LENGTH items before it (oldest
+    first, padded on the left with -1) and the item taken next."""
+    contexts, nexts = [], []
+    for seq in split.train():
+        for t in range(1, len(seq)):
+            window = np.asarray(seq[max(0, t - length) : t], np.int64)
+            contexts.append(np.pad(window, (length - len(window), 0), constant_values=-1))
+            nexts.append(seq[t])
+    if not contexts:
+        return np.zeros((0, length), np.int64), np.zeros(0, np.int64)
+    return np.stack(contexts), np.asarray(nexts, np.int64)
+
+
+def _fit_adapter(base: str | None, base_path: str, split: SequenceSplit, catalog: ItemCatalog,
+                 config: AdaptConfig, target: Path, progress: bool) -> dict[str, Any]:  # fmt: skip
+    """Train the residual linear adapter over the frozen item vectors; save base + adapter as a
+    sentence-transformers model at TARGET (the base alone if the adapter never beat it)."""
+    import torch
+    import torch.nn.functional as F
+    from tqdm.auto import tqdm
+
+    from whyrec.metrics.ranking import metrics_from_ranks, rank_targets
+    from whyrec.models.base import recency_weights
+    from whyrec.models.simple import ContentConfig, ContentModel
+    from whyrec.text.encoder import make_encoder
+
+    start = time.perf_counter()
+    contexts, nexts = profile_examples(split, config.profile_items)
+    if len(nexts) < 2:
+        raise WhyrecError(f"too few training transitions to adapt the encoder ({len(nexts)})")
+    frozen = make_encoder(base, progress=progress).encode([catalog.text(i) for i in split.items.ids])
+    histories, targets = split.valid()
+    users = [u for u, h in enumerate(histories) if len(h)]
+    users = random.Random(config.seed + 1).sample(users, min(config.valid_users, len(users)))
+    scorer = ContentModel(ContentConfig(half_life=config.half_life))
+
+    def valid_ndcg(vectors: np.ndarray) -> float:  # the content model's own validation measure
+        ranks, _ = rank_targets(scorer.use_vectors(vectors), [histories[u] for u in users], targets[users])
+        return float(metrics_from_ranks(ranks)["NDCG@10"])
+
+    torch.manual_seed(config.seed)
+    x = torch.as_tensor(frozen, dtype=torch.float32)
+    dim = x.shape[1]
+    weight = torch.zeros(dim, dim, requires_grad=True)  # x -> x + x W^T + b: starts as the identity
+    bias = torch.zeros(dim, requires_grad=True)
+    recency = torch.as_tensor(recency_weights(config.profile_items, config.half_life), dtype=torch.float32)
+    context, following = torch.as_tensor(contexts), torch.as_tensor(nexts)
+    optimiser = torch.optim.Adam([weight, bias], lr=config.adapter_lr)
+
+    def adapted() -> torch.Tensor:
+        return F.normalize(x + x @ weight.T + bias, dim=1)
+
+    before = best = valid_ndcg(frozen)
+    log.info(f"encoder adaptation (adapter): {len(nexts):,} training transitions; "
+             f"validation NDCG@10 before {before:.4f}")  # fmt: skip
+    best_state, history, stale, steps = None, [], 0, 0
+    deadline = time.monotonic() + 60 * config.max_minutes
+    epochs = tqdm(
+        range(config.adapter_epochs), desc="adapting the encoder", unit="epoch", disable=not progress
+    )
+    for epoch in epochs:
+        order = torch.randperm(len(following))
+        for batch in order.split(config.adapter_batch_size):
+            items = adapted()
+            rows = context[batch]
+            weights = (rows >= 0).float() * recency
+            profile = F.normalize((items[rows.clamp(min=0)] * weights[..., None]).sum(1), dim=1)
+            loss = F.cross_entropy(profile @ items.T / config.temperature, following[batch])
+            optimiser.zero_grad()
+            loss.backward()
+            optimiser.step()
+            steps += 1
+        with torch.no_grad():
+            score = valid_ndcg(adapted().numpy())
+        history.append({"epoch": epoch + 1, "step": steps, "valid_NDCG@10": round(score, 5)})
+        epochs.set_postfix(valid=f"{score:.4f}", best=f"{best:.4f}")
+        if score > best:
+            best, stale = score, 0
+            best_state = (weight.detach().clone(), bias.detach().clone())
+        else:
+            stale += 1
+        if stale >= config.adapter_patience or time.monotonic() > deadline:
+            break
+    epochs.close()
+
+    stay_offline()
+    from sentence_transformers import SentenceTransformer
+    from sentence_transformers.base.modules import Dense, Normalize
+
+    model = SentenceTransformer(base_path, device="cpu")
+    if best_state is not None:
+        adapter = Dense(dim, dim, bias=True, activation_function=torch.nn.Identity(),
+                        init_weight=best_state[0], init_bias=best_state[1], use_residual=True)  # fmt: skip
+        model = SentenceTransformer(modules=[*model, adapter, Normalize()], device="cpu")
+    tmp = target.with_name(target.name + ".tmp")
+    shutil.rmtree(tmp, ignore_errors=True)
+    model.save(str(tmp))
+    shutil.rmtree(target, ignore_errors=True)
+    tmp.replace(target)
+    seconds = time.perf_counter() - start
+    log.info(f"encoder adaptation (adapter): validation NDCG@10 {before:.4f} -> {best:.4f} in "
+             f"{len(history)} epochs, {seconds:.0f}s; saved {target}")  # fmt: skip
+    return {
+        "valid_NDCG@10_before": round(before, 5),
+        "valid_NDCG@10_best": round(best, 5),
+        "kept": "adapted" if best_state is not None else "base",
+        "steps": steps,
+        "transitions": len(nexts),
+        "evaluations": history,
+        "seconds": round(seconds, 1),
+        "peak_rss_mb": _peak_rss_mb(),
+    }
+
+
+def _peak_rss_mb() -> float:
+    return float(round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024))
 
 
 def _fit(base_path: str, pairs: list[tuple[str, str]], queries: dict[str, str], corpus: dict[str, str],
@@ -243,7 +386,6 @@ def _fit(base_path: str, pairs: list[tuple[str, str]], queries: dict[str, str], 
     shutil.rmtree(target, ignore_errors=True)
     tmp.replace(target)
     seconds = time.perf_counter() - start
-    peak_mb = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
     log.info(f"encoder adaptation: validation NDCG@10 {before:.4f} -> {best:.4f} in {steps} steps, "
              f"{seconds:.0f}s; saved {target}")  # fmt: skip
     return {
@@ -253,5 +395,6 @@ def _fit(base_path: str, pairs: list[tuple[str, str]], queries: dict[str, str], 
         "steps": steps,
         "evaluations": history,
         "seconds": round(seconds, 1),
-        "peak_rss_mb": round(float(np.round(peak_mb)), 0),
+        "pairs": len(pairs),
+        "peak_rss_mb": _peak_rss_mb(),
     }
