@@ -84,16 +84,20 @@ FAST = {
                            adapter_batch_size=64, adapter_epochs=30,
                            adapter_patience=30),
 }  # fmt: skip
+# a softmax over each step's own items (at most 8 of 18) and 4 drawn ones, not the whole catalogue
+FAST["adapter, sampled"] = AdaptConfig(**{**FAST["adapter"].to_dict(), "softmax_items": 4,
+                                          "adapter_batch_size": 4, "adapter_epochs": 8})  # fmt: skip
 
 
-@pytest.mark.parametrize("tune", ["all", "adapter"])
-def test_adapted_encoder_learns_what_follows_what(tiny_bert: str, tmp_path: Path, tune: str) -> None:
+@pytest.mark.parametrize("case", list(FAST))
+def test_adapted_encoder_learns_what_follows_what(tiny_bert: str, tmp_path: Path, case: str) -> None:
+    tune = FAST[case].tune
     if tune != "adapter" and importlib.util.find_spec("datasets") is None:
         pytest.skip("needs whyrec[adapt] (Hugging Face datasets)")
     split, catalog = cycle_split()
     texts = [catalog.text(i) for i in split.items.ids]
     frozen = make_encoder(tiny_bert, cached=False, progress=False).encode(texts)
-    adapted = adapt_encoder(split, catalog, tiny_bert, FAST[tune], cache_dir=tmp_path, progress=False)
+    adapted = adapt_encoder(split, catalog, tiny_bert, FAST[case], cache_dir=tmp_path, progress=False)
     report = adapted.report
     assert report["kept"] == "adapted"
     # the Transformer is stopped on retrieving a user's next item from their last item's text; the

@@ -42,8 +42,8 @@ def add_dataset_options(parser: argparse.ArgumentParser, dataset_help: str | Non
     parser.add_argument(
         "--adapt-encoder",
         action="store_true",
-        help="fine-tune the text encoder on the training split's next-item pairs first (cached; "
-        "saved in the run); needs whyrec[adapt]",
+        help="adapt the text encoder to the training split's behaviour first (a linear adapter over "
+        "the frozen model, chosen on validation; cached; saved in the run)",
     )
 
 

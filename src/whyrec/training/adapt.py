@@ -6,7 +6,8 @@ targets serve only to stop early and keep the best state; test targets are never
 - ``tune="adapter"`` (the default, chosen on validation: docs/language-model.md): the Transformer
   stays frozen and a residual linear layer after it learns, over the frozen item vectors, to place
   each item near the recency-weighted profile of what users had consumed before it (the profile
-  ``content`` scores with), with a softmax over the whole catalogue. The frozen vectors are computed
+  ``content`` scores with), with a softmax over the catalogue (a uniform sample of it above
+  ``softmax_items``). The frozen vectors are computed
   once, so every training transition is read for many epochs in minutes.
 - ``tune="top"`` / ``"all"``: the Transformer's top layers or all of it, by sentence-transformers'
   own trainer on (previous item's text, next item's text) pairs with an in-batch contrastive loss
@@ -75,6 +76,8 @@ class AdaptConfig(Config):
     temperature: float = setting(0.1, gt=0)
     adapter_lr: float = setting(1e-3, gt=0)
     adapter_batch_size: int = setting(512, ge=1)
+    # above this many items a step's softmax covers its own items and this many drawn at random
+    softmax_items: int = setting(50_000, ge=1)
     adapter_epochs: int = setting(40, ge=1)
     adapter_patience: int = setting(5, ge=1)
 
@@ -226,8 +229,11 @@ def _fit_adapter(base: str | None, base_path: str, split: SequenceSplit, catalog
     context, following = torch.as_tensor(contexts), torch.as_tensor(nexts)
     optimiser = torch.optim.Adam([weight, bias], lr=config.adapter_lr)
 
-    def adapted() -> torch.Tensor:
-        return F.normalize(x + x @ weight.T + bias, dim=1)
+    def adapted(rows: torch.Tensor) -> torch.Tensor:
+        return F.normalize(rows + rows @ weight.T + bias, dim=1)
+
+    n_items = len(x)
+    sampled = n_items > config.softmax_items  # else every step's softmax covers the whole catalogue
 
     before = best = valid_ndcg(frozen)
     log.info(f"encoder adaptation (adapter): {len(nexts):,} training transitions; "
@@ -240,24 +246,33 @@ def _fit_adapter(base: str | None, base_path: str, split: SequenceSplit, catalog
     for epoch in epochs:
         order = torch.randperm(len(following))
         for batch in order.split(config.adapter_batch_size):
-            items = adapted()
-            rows = context[batch]
+            rows, taken = context[batch], following[batch]
             weights = (rows >= 0).float() * recency
-            profile = F.normalize((items[rows.clamp(min=0)] * weights[..., None]).sum(1), dim=1)
-            loss = F.cross_entropy(profile @ items.T / config.temperature, following[batch])
+            rows = rows.clamp(min=0)
+            if sampled:  # the batch's own items and a uniform sample of the others (sorted, unique)
+                drawn = torch.randint(n_items, (config.softmax_items,))
+                candidates = torch.unique(torch.cat([taken, rows.flatten(), drawn]))
+                items = adapted(x[candidates])
+                rows, taken = torch.searchsorted(candidates, rows), torch.searchsorted(candidates, taken)
+            else:
+                items = adapted(x)
+            profile = F.normalize((items[rows] * weights[..., None]).sum(1), dim=1)
+            loss = F.cross_entropy(profile @ items.T / config.temperature, taken)
             optimiser.zero_grad()
             loss.backward()
             optimiser.step()
             steps += 1
+            if time.monotonic() > deadline:
+                break
         with torch.no_grad():
-            score = valid_ndcg(adapted().numpy())
+            score = valid_ndcg(adapted(x).numpy())
         history.append({"epoch": epoch + 1, "step": steps, "valid_NDCG@10": round(score, 5)})
-        epochs.set_postfix(valid=f"{score:.4f}", best=f"{best:.4f}")
         if score > best:
             best, stale = score, 0
             best_state = (weight.detach().clone(), bias.detach().clone())
         else:
             stale += 1
+        epochs.set_postfix(valid=f"{score:.4f}", best=f"{best:.4f}")
         if stale >= config.adapter_patience or time.monotonic() > deadline:
             break
     epochs.close()
