@@ -18,7 +18,13 @@ from whyrec.data.split import SequenceSplit
 from whyrec.data.vocab import Vocabulary
 from whyrec.errors import WhyrecError
 from whyrec.text.encoder import make_encoder
-from whyrec.training.adapt import AdaptConfig, adapt_encoder, training_pairs, validation_task
+from whyrec.training.adapt import (
+    AdaptConfig,
+    adapt_encoder,
+    profile_examples,
+    training_pairs,
+    validation_task,
+)
 
 needs_training = pytest.mark.skipif(
     importlib.util.find_spec("datasets") is None, reason="needs whyrec[adapt] (Hugging Face datasets)"
@@ -45,10 +51,9 @@ def cycle_split(n_users: int = 80, length: int = 8, seed: int = 0) -> tuple[Sequ
     return split, ItemCatalog(titles)
 
 
-@pytest.fixture(scope="module")
-def tiny_bert(tmp_path_factory: pytest.TempPathFactory) -> str:
-    """A 2-layer, 32-wide BERT with a word-level vocabulary, saved as a sentence-transformers model."""
-    pytest.importorskip("sentence_transformers")
+def save_tiny_bert(root: Path, normalize: bool = True) -> str:
+    """A 2-layer, 32-wide BERT with a word-level vocabulary, saved as a sentence-transformers model
+    (ending in a Normalize module, or giving the raw mean-pooled vector)."""
     import torch
     from sentence_transformers import SentenceTransformer
     from sentence_transformers.base.modules import Normalize, Transformer
@@ -56,17 +61,22 @@ def tiny_bert(tmp_path_factory: pytest.TempPathFactory) -> str:
     from transformers import BertConfig, BertModel, BertTokenizer
 
     torch.manual_seed(0)
-    root = tmp_path_factory.mktemp("tiny-bert")
     vocab = ["[PAD]", "[UNK]", "[CLS]", "[SEP]", "[MASK]", "model", ";", *WORDS, *map(str, range(10))]
     (root / "vocab.txt").write_text("\n".join(vocab) + "\n")
     config = BertConfig(vocab_size=len(vocab), hidden_size=32, num_hidden_layers=2, num_attention_heads=2,
                         intermediate_size=64, max_position_embeddings=64)  # fmt: skip
     BertModel(config).save_pretrained(root / "hf")
     BertTokenizer(str(root / "vocab.txt")).save_pretrained(root / "hf")
-    transformer = Transformer(str(root / "hf"), max_seq_length=16)
-    model = SentenceTransformer(modules=[transformer, Pooling(32, "mean"), Normalize()], device="cpu")
+    modules = [Transformer(str(root / "hf"), max_seq_length=16), Pooling(32, "mean")]
+    model = SentenceTransformer(modules=[*modules, Normalize()] if normalize else modules, device="cpu")
     model.save(str(root / "st"))
     return str(root / "st")
+
+
+@pytest.fixture(scope="module")
+def tiny_bert(tmp_path_factory: pytest.TempPathFactory) -> str:
+    pytest.importorskip("sentence_transformers")
+    return save_tiny_bert(tmp_path_factory.mktemp("tiny-bert"))
 
 
 def successor_margin(vectors: np.ndarray) -> float:
@@ -109,21 +119,29 @@ def test_adapted_encoder_learns_what_follows_what(tiny_bert: str, tmp_path: Path
     assert successor_margin(tuned) > successor_margin(frozen) + 0.05
 
 
-@needs_training
 def test_cache_reuses_and_invalidates(tiny_bert: str, tmp_path: Path) -> None:
     split, catalog = cycle_split(n_users=40)
-    config = AdaptConfig(tune="adapter", max_pairs=64, batch_size=16, epochs=1, eval_steps=2,
-                         max_seq_length=16, valid_users=20)  # fmt: skip
+    config = AdaptConfig(tune="adapter", adapter_epochs=2, valid_users=20)
+
+    def adapt(split: SequenceSplit, catalog: ItemCatalog, config: AdaptConfig) -> Path:
+        return adapt_encoder(split, catalog, tiny_bert, config, cache_dir=tmp_path, progress=False).path
+
     first = adapt_encoder(split, catalog, tiny_bert, config, cache_dir=tmp_path, progress=False)
     again = adapt_encoder(split, catalog, tiny_bert, config, cache_dir=tmp_path, progress=False)
     assert again.path == first.path and again.report == first.report
-    other_config = AdaptConfig(**{**config.to_dict(), "lr": 1e-4})
-    other = adapt_encoder(split, catalog, tiny_bert, other_config, cache_dir=tmp_path, progress=False)
-    assert other.path != first.path
-    split2, _ = cycle_split(n_users=40, seed=1)  # other behaviour, same catalogue
-    moved = adapt_encoder(split2, catalog, tiny_bert, config, cache_dir=tmp_path, progress=False)
-    assert moved.path not in (first.path, other.path)
-    assert len(list((tmp_path / "adapted").iterdir())) == 3
+    paths = {first.path}
+    paths.add(adapt(split, catalog, AdaptConfig(**{**config.to_dict(), "adapter_lr": 1e-2})))
+    paths.add(adapt(cycle_split(n_users=40, seed=1)[0], catalog, config))  # other behaviour
+    titles = {i: catalog.title(i) for i in split.items.ids}
+    paths.add(adapt(split, ItemCatalog({**titles, "0-0": "violin model 9"}), config))  # an item's text
+    assert len(paths) == 4 and len(list((tmp_path / "adapted").iterdir())) == 4
+    # a test target is never read, so changing one adapts nothing again
+    sequences = [list(split.items.lookup_ids(seq)) for seq in split.sequences]
+    sequences[0][-1] = "5-2" if sequences[0][-1] != "5-2" else "5-1"
+    moved_test = SequenceSplit(
+        "cycle", split.users, split.items, tuple(split.items.indices(s) for s in sequences)
+    )
+    assert adapt(moved_test, catalog, config) == first.path
 
 
 @pytest.mark.parametrize("context", ["previous", "recent"])
@@ -152,6 +170,35 @@ def test_no_validation_or_test_target_reaches_the_adaptation_data(context: str) 
     queries, _, relevant = validation_task(split, catalog, config)
     assert "val" not in " ".join(queries.values()) and "test" not in " ".join(queries.values())
     assert all(r == {f"val{u}"} for u, r in ((int(q), r) for q, r in relevant.items()))
+    # the adapter's examples: each training transition's preceding items and its next item
+    contexts, nexts = profile_examples(split, 4)
+    assert sorted(items.lookup_ids(nexts)) == sorted(n for _, n in transitions)
+    read = set(items.lookup_ids(np.concatenate([contexts[contexts >= 0], nexts])))
+    assert not any(i.startswith(("val", "test")) for i in read)
+
+
+@pytest.mark.parametrize("normalize", [True, False])
+def test_the_saved_adapter_encodes_as_it_was_trained(tmp_path: Path, normalize: bool) -> None:
+    """The saved encoder is the base, then (for a base without one) a normalisation, the residual
+    linear layer and a normalisation: what the adapter was trained on, reproduced from its weights."""
+    pytest.importorskip("sentence_transformers")
+    from sentence_transformers import SentenceTransformer
+
+    (tmp_path / "base").mkdir()
+    base = save_tiny_bert(tmp_path / "base", normalize)
+    split, catalog = cycle_split()
+    adapted = adapt_encoder(split, catalog, base, FAST["adapter"], cache_dir=tmp_path, progress=False)
+    assert adapted.report["kept"] == "adapted"
+    texts = [catalog.text(i) for i in split.items.ids]
+    frozen = make_encoder(base, cached=False, progress=False).encode(texts)  # unit vectors
+    dense = SentenceTransformer(str(adapted.path), device="cpu")[-2]
+    weight, bias = (t.detach().numpy() for t in (dense.linear.weight, dense.linear.bias))
+    expected = frozen + frozen @ weight.T + bias
+    expected /= np.linalg.norm(expected, axis=1, keepdims=True)
+    got = make_encoder(str(adapted.path), cached=False, progress=False).encode(texts)
+    assert np.abs(weight).max() > 1e-3  # it learned something
+    assert np.allclose(got, expected, atol=1e-5)
+    assert not np.allclose(got, frozen, atol=1e-2)
 
 
 def test_hashing_encoder_cannot_be_adapted() -> None:

@@ -5,16 +5,16 @@ targets serve only to stop early and keep the best state; test targets are never
 
 - ``tune="adapter"`` (the default, chosen on validation: docs/language-model.md): the Transformer
   stays frozen and a residual linear layer after it learns, over the frozen item vectors, to place
-  each item near the recency-weighted profile of what users had consumed before it (the profile
-  ``content`` scores with), with a softmax over the catalogue (a uniform sample of it above
-  ``softmax_items``). The frozen vectors are computed
-  once, so every training transition is read for many epochs in minutes.
+  each item near the recency-weighted profile of what users had consumed before it (content's
+  profile over the last ``profile_items`` items), with a softmax over the catalogue (a uniform
+  sample of it above ``softmax_items``). The frozen vectors are computed once, so every training
+  transition is read for many epochs in minutes.
 - ``tune="top"`` / ``"all"``: the Transformer's top layers or all of it, by sentence-transformers'
   own trainer on (previous item's text, next item's text) pairs with an in-batch contrastive loss
   (MultipleNegativesRankingLoss) over duplicate-free batches.
 
 The adapted encoder is cached under ``$WHYREC_CACHE/adapted/<key>``, keyed by the base model,
-the training pairs (so the data and split) and the config, and copied into each run directory.
+the config, the split and the item texts (:func:`cache_key`), and copied into each run directory.
 """
 
 from __future__ import annotations
@@ -61,7 +61,8 @@ class AdaptConfig(Config):
     epochs: int = setting(1, ge=1)
     batch_size: int = setting(64, ge=2)
     lr: float = setting(5e-5, gt=0)
-    max_seq_length: int = setting(64, ge=8)  # tokens; also used when encoding the catalogue after
+    # tokens, for ``top``/``all`` (the tuned encoder keeps it); the adapter keeps the base's length
+    max_seq_length: int = setting(64, ge=8)
     eval_steps: int = setting(50, ge=1)
     patience: int = setting(2, ge=1)  # evaluations without a better validation NDCG@10
     valid_users: int = setting(2000, ge=1)  # validation users sampled for early stopping
@@ -206,6 +207,13 @@ def _fit_adapter(base: str | None, base_path: str, split: SequenceSplit, catalog
     from whyrec.models.simple import ContentConfig, ContentModel
     from whyrec.text.encoder import make_encoder
 
+    stay_offline()
+    try:
+        from sentence_transformers import SentenceTransformer
+        from sentence_transformers.base.modules import Dense, Normalize
+    except ImportError:
+        needs = "sentence_transformers.base.modules: pip install -U sentence-transformers"
+        raise WhyrecError(f"the encoder adapter needs a sentence-transformers release with {needs}") from None
     start = time.perf_counter()
     contexts, nexts = profile_examples(split, config.profile_items)
     if len(nexts) < 2:
@@ -220,7 +228,7 @@ def _fit_adapter(base: str | None, base_path: str, split: SequenceSplit, catalog
         ranks, _ = rank_targets(scorer.use_vectors(vectors), [histories[u] for u in users], targets[users])
         return float(metrics_from_ranks(ranks)["NDCG@10"])
 
-    torch.manual_seed(config.seed)
+    generator = torch.Generator().manual_seed(config.seed)
     x = torch.as_tensor(frozen, dtype=torch.float32)
     dim = x.shape[1]
     weight = torch.zeros(dim, dim, requires_grad=True)  # x -> x + x W^T + b: starts as the identity
@@ -244,13 +252,13 @@ def _fit_adapter(base: str | None, base_path: str, split: SequenceSplit, catalog
         range(config.adapter_epochs), desc="adapting the encoder", unit="epoch", disable=not progress
     )
     for epoch in epochs:
-        order = torch.randperm(len(following))
+        order = torch.randperm(len(following), generator=generator)
         for batch in order.split(config.adapter_batch_size):
             rows, taken = context[batch], following[batch]
             weights = (rows >= 0).float() * recency
             rows = rows.clamp(min=0)
             if sampled:  # the batch's own items and a uniform sample of the others (sorted, unique)
-                drawn = torch.randint(n_items, (config.softmax_items,))
+                drawn = torch.randint(n_items, (config.softmax_items,), generator=generator)
                 candidates = torch.unique(torch.cat([taken, rows.flatten(), drawn]))
                 items = adapted(x[candidates])
                 rows, taken = torch.searchsorted(candidates, rows), torch.searchsorted(candidates, taken)
@@ -277,15 +285,14 @@ def _fit_adapter(base: str | None, base_path: str, split: SequenceSplit, catalog
             break
     epochs.close()
 
-    stay_offline()
-    from sentence_transformers import SentenceTransformer
-    from sentence_transformers.base.modules import Dense, Normalize
-
     model = SentenceTransformer(base_path, device="cpu")
-    if best_state is not None:
-        adapter = Dense(dim, dim, bias=True, activation_function=torch.nn.Identity(),
-                        init_weight=best_state[0], init_bias=best_state[1], use_residual=True)  # fmt: skip
-        model = SentenceTransformer(modules=[*model, adapter, Normalize()], device="cpu")
+    if best_state is not None:  # appended, so the base's prompts and settings stay
+        if not isinstance(model[-1], Normalize):  # the adapter was trained on unit vectors
+            model.append(Normalize())
+        weight, bias = best_state
+        model.append(Dense(dim, dim, bias=True, activation_function=torch.nn.Identity(),
+                           init_weight=weight, init_bias=bias, use_residual=True))  # fmt: skip
+        model.append(Normalize())
     tmp = target.with_name(target.name + ".tmp")
     shutil.rmtree(tmp, ignore_errors=True)
     model.save(str(tmp))
