@@ -114,14 +114,20 @@ def training_pairs(split: SequenceSplit, catalog: ItemCatalog, config: AdaptConf
     return pairs
 
 
+def validation_users(split: SequenceSplit, config: AdaptConfig) -> list[int]:
+    """The users (with a validation history) whose validation item stops adapting early: at most
+    ``valid_users``, sampled with the config's seed."""
+    users = [u for u, h in enumerate(split.valid()[0]) if len(h)]
+    return random.Random(config.seed + 1).sample(users, min(config.valid_users, len(users)))
+
+
 def validation_task(
     split: SequenceSplit, catalog: ItemCatalog, config: AdaptConfig
 ) -> tuple[dict[str, str], dict[str, str], dict[str, set[str]]]:
     """Queries (sampled users' last training context), the corpus (every item) and each query's
     relevant item (the user's validation target): for early stopping only."""
     histories, targets = split.valid()
-    users = [u for u, h in enumerate(histories) if len(h)]
-    users = random.Random(config.seed + 1).sample(users, min(config.valid_users, len(users)))
+    users = validation_users(split, config)
     queries = {str(u): _context(config, catalog, split.items.lookup_ids(histories[u][-config.recent :]))
                for u in users}  # fmt: skip
     corpus = {item: catalog.text(item) for item in split.items.ids}
@@ -220,8 +226,7 @@ def _fit_adapter(base: str | None, base_path: str, split: SequenceSplit, catalog
         raise WhyrecError(f"too few training transitions to adapt the encoder ({len(nexts)})")
     frozen = make_encoder(base, progress=progress).encode([catalog.text(i) for i in split.items.ids])
     histories, targets = split.valid()
-    users = [u for u, h in enumerate(histories) if len(h)]
-    users = random.Random(config.seed + 1).sample(users, min(config.valid_users, len(users)))
+    users = validation_users(split, config)
     scorer = ContentModel(ContentConfig(half_life=config.half_life))
 
     def valid_ndcg(vectors: np.ndarray) -> float:  # the content model's own validation measure
@@ -289,15 +294,11 @@ def _fit_adapter(base: str | None, base_path: str, split: SequenceSplit, catalog
     if best_state is not None:  # appended, so the base's prompts and settings stay
         if not isinstance(model[-1], Normalize):  # the adapter was trained on unit vectors
             model.append(Normalize())
-        weight, bias = best_state
+        learned, offset = best_state
         model.append(Dense(dim, dim, bias=True, activation_function=torch.nn.Identity(),
-                           init_weight=weight, init_bias=bias, use_residual=True))  # fmt: skip
+                           init_weight=learned, init_bias=offset, use_residual=True))  # fmt: skip
         model.append(Normalize())
-    tmp = target.with_name(target.name + ".tmp")
-    shutil.rmtree(tmp, ignore_errors=True)
-    model.save(str(tmp))
-    shutil.rmtree(target, ignore_errors=True)
-    tmp.replace(target)
+    _save(model, target)
     seconds = time.perf_counter() - start
     log.info(f"encoder adaptation (adapter): validation NDCG@10 {before:.4f} -> {best:.4f} in "
              f"{len(history)} epochs, {seconds:.0f}s; saved {target}")  # fmt: skip
@@ -311,6 +312,15 @@ def _fit_adapter(base: str | None, base_path: str, split: SequenceSplit, catalog
         "seconds": round(seconds, 1),
         "peak_rss_mb": _peak_rss_mb(),
     }
+
+
+def _save(model: Any, target: Path) -> None:
+    """Write a sentence-transformers model to TARGET whole: beside it first, then moved in place."""
+    tmp = target.with_name(target.name + ".tmp")
+    shutil.rmtree(tmp, ignore_errors=True)
+    model.save(str(tmp))
+    shutil.rmtree(target, ignore_errors=True)
+    tmp.replace(target)
 
 
 def _peak_rss_mb() -> float:
@@ -396,17 +406,11 @@ def _fit(base_path: str, pairs: list[tuple[str, str]], queries: dict[str, str], 
         best = max([before, *(h["valid_NDCG@10"] for h in history)])
         steps = int(trainer.state.global_step)
         if history and best > before:
-            tmp = target.with_name(target.name + ".tmp")
-            shutil.rmtree(tmp, ignore_errors=True)
-            trainer.model.save(str(tmp))  # the best checkpoint (load_best_model_at_end)
+            _save(trainer.model, target)  # the best checkpoint (load_best_model_at_end)
         else:  # adapting did not beat the base model on validation: keep the base model
-            tmp = target.with_name(target.name + ".tmp")
-            shutil.rmtree(tmp, ignore_errors=True)
             base = SentenceTransformer(base_path, device="cpu")
             base.max_seq_length = config.max_seq_length
-            base.save(str(tmp))
-    shutil.rmtree(target, ignore_errors=True)
-    tmp.replace(target)
+            _save(base, target)
     seconds = time.perf_counter() - start
     log.info(f"encoder adaptation: validation NDCG@10 {before:.4f} -> {best:.4f} in {steps} steps, "
              f"{seconds:.0f}s; saved {target}")  # fmt: skip
