@@ -22,6 +22,7 @@ from whyrec.training.adapt import (
     AdaptConfig,
     adapt_encoder,
     profile_examples,
+    seen_mask,
     training_pairs,
     validation_task,
 )
@@ -175,6 +176,16 @@ def test_no_validation_or_test_target_reaches_the_adaptation_data(context: str) 
     assert sorted(items.lookup_ids(nexts)) == sorted(n for _, n in transitions)
     read = set(items.lookup_ids(np.concatenate([contexts[contexts >= 0], nexts])))
     assert not any(i.startswith(("val", "test")) for i in read)
+
+
+def test_the_adapter_softmax_leaves_out_the_context_but_not_the_next_item() -> None:
+    import torch
+
+    rows = torch.tensor([[0, 2, 3], [1, 1, 4]])  # row 0's first slot is padding (clamped to item 0)
+    present = torch.tensor([[False, True, True], [True, True, True]])
+    taken = torch.tensor([3, 0])  # row 0's next item is also in its context: it stays in
+    mask = seen_mask(rows, present, taken, 5)
+    assert mask.tolist() == [[False, False, True, False, False], [False, True, False, False, True]]
 
 
 @pytest.mark.parametrize("normalize", [True, False])

@@ -7,7 +7,8 @@ targets serve only to stop early and keep the best state; test targets are never
   stays frozen and a residual linear layer after it learns, over the frozen item vectors, to place
   each item near the recency-weighted profile of what users had consumed before it (content's
   profile over the last ``profile_items`` items), with a softmax over the catalogue (a uniform
-  sample of it above ``softmax_items``). The frozen vectors are computed once, so every training
+  sample of it above ``softmax_items``) that leaves out the context's own items, as ranking leaves
+  out what a user has seen. The frozen vectors are computed once, so every training
   transition is read for many epochs in minutes.
 - ``tune="top"`` / ``"all"``: the Transformer's top layers or all of it, by sentence-transformers'
   own trainer on (previous item's text, next item's text) pairs with an in-batch contrastive loss
@@ -81,6 +82,9 @@ class AdaptConfig(Config):
     softmax_items: int = setting(50_000, ge=1)
     adapter_epochs: int = setting(40, ge=1)
     adapter_patience: int = setting(5, ge=1)
+    # leave the context's own items out of its softmax (the next item stays in), as ranking leaves
+    # a user's seen items out
+    mask_seen: bool = True
 
 
 @dataclass(frozen=True)
@@ -270,7 +274,10 @@ def _fit_adapter(base: str | None, base_path: str, split: SequenceSplit, catalog
             else:
                 items = adapted(x)
             profile = F.normalize((items[rows] * weights[..., None]).sum(1), dim=1)
-            loss = F.cross_entropy(profile @ items.T / config.temperature, taken)
+            logits = profile @ items.T / config.temperature
+            if config.mask_seen:
+                logits = logits.masked_fill(seen_mask(rows, weights > 0, taken, len(items)), float("-inf"))
+            loss = F.cross_entropy(logits, taken)
             optimiser.zero_grad()
             loss.backward()
             optimiser.step()
@@ -312,6 +319,18 @@ def _fit_adapter(base: str | None, base_path: str, split: SequenceSplit, catalog
         "seconds": round(seconds, 1),
         "peak_rss_mb": _peak_rss_mb(),
     }
+
+
+def seen_mask(rows: Any, present: Any, taken: Any, width: int) -> Any:
+    """(B, WIDTH) True where a column is one of its row's context items (the PRESENT slots of
+    ROWS) and not the row's next item TAKEN: what a step's softmax leaves out."""
+    import torch
+
+    mask = torch.zeros(len(rows), width, dtype=torch.bool)
+    batch = torch.arange(len(rows))[:, None].expand_as(rows)
+    mask[batch[present], rows[present]] = True
+    mask[torch.arange(len(rows)), taken] = False
+    return mask
 
 
 def _save(model: Any, target: Path) -> None:
