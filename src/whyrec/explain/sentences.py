@@ -87,29 +87,29 @@ class GroundingChecker:
         titles = {catalog.title(i).lower() for i in item_ids}
         attrs = {a for i in item_ids for a in catalog.attrs(i)}
         self.titles = frozenset(t for t in titles if len(t) >= min_length)
-        self.longest = max(map(len, self.titles), default=0)
-        # each title's text up to its first non-word character ("" when it starts with one)
-        self.first_words = frozenset(_NON_WORD.split(t, maxsplit=1)[0] for t in self.titles)
+        # each title's text up to its first non-word character ("" when it starts with one), and
+        # the lengths of the titles that begin with it
+        lengths: dict[str, set[int]] = {}
+        for t in self.titles:
+            lengths.setdefault(_NON_WORD.split(t, maxsplit=1)[0], set()).add(len(t))
+        self.lengths = {word: tuple(sorted(n)) for word, n in lengths.items()}
         self.attributes = sorted((a for a in attrs if len(a) >= min_length), key=len, reverse=True)
         self.zh_attributes = {a: ZH_ATTRIBUTES[a] for a in attrs if a in ZH_ATTRIBUTES}
 
     def titles_in(self, text: str) -> list[str]:
-        """The catalogue titles that TEXT (lower case) holds as whole words, longest first: each
-        stretch between word edges that begins with a title's first word is looked up, so the
-        cost grows with the sentence, not the catalogue."""
+        """The catalogue titles that TEXT (lower case) holds as whole words, longest first: at
+        each word edge whose first word begins a title, only the lengths of the titles that begin
+        with it are looked up, so the cost grows with the sentence, not the catalogue."""
         breaks = [m.start() for m in _NON_WORD.finditer(text)]
         starts = [0, *(i + 1 for i in breaks)]  # a title starts at the beginning or after a break
         edges = [*breaks, len(text)]  # and ends before a break or at the end
+        ends = set(edges)
         found = set()
         for i in starts:
             first = bisect.bisect_left(edges, i)  # the first edge at or after i ends i's first word
-            if text[i : edges[first]] not in self.first_words:
-                continue
-            for j in edges[first:]:
-                if j - i > self.longest:
-                    break
-                if j > i and text[i:j] in self.titles:
-                    found.add(text[i:j])
+            for length in self.lengths.get(text[i : edges[first]], ()):
+                if i + length in ends and text[i : i + length] in self.titles:
+                    found.add(text[i : i + length])
         return sorted(found, key=lambda t: (-len(t), t))
 
     def ungrounded(self, sentence: str, allowed: Iterable[str]) -> list[str]:
