@@ -631,29 +631,3 @@ def test_the_hybrids_parts_scored_side_by_side_give_the_same_scores() -> None:
     np.testing.assert_array_equal(side_by_side[0], one_after_another[0])
     np.testing.assert_array_equal(side_by_side[1], one_after_another[1])
 
-
-@pytest.mark.parametrize("sparse_weights", [False, True])
-def test_linear_scores_of_a_history_and_its_variants_equal_the_plain_product(sparse_weights: bool) -> None:
-    """A history with each of its last items removed (what an explanation scores) takes the
-    difference path of sparse_product; unrelated histories the plain one. Both equal X @ W."""
-    import scipy.sparse as sp
-
-    from whyrec.models.base import sparse_product
-    from whyrec.models.ease import binary_matrix
-
-    rng = np.random.default_rng(0)
-    n = 40
-    weights = rng.standard_normal((n, n)).astype(np.float32)
-    if sparse_weights:
-        weights[rng.random((n, n)) < 0.8] = 0
-    history = rng.choice(n, 25, replace=False)
-    variants = [history] + [np.delete(history, p) for p in range(10, 25)]
-    unrelated = [rng.choice(n, 5, replace=False) for _ in range(16)]
-    for batch in (variants, unrelated, variants[:3]):
-        users = binary_matrix(batch, n).astype(np.float32)
-        w = sp.csr_matrix(weights) if sparse_weights else weights
-        np.testing.assert_allclose(sparse_product(users, w), users.toarray() @ weights, rtol=1e-5, atol=1e-5)
-    # a variant's score is the history's minus the removed item's row
-    users = binary_matrix(variants, n).astype(np.float32)
-    scores = sparse_product(users, weights)
-    np.testing.assert_allclose(scores[1], scores[0] - weights[history[10]], rtol=1e-6, atol=1e-6)

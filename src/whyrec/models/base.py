@@ -8,7 +8,6 @@ from pathlib import Path
 from typing import Any, Protocol, Self, runtime_checkable
 
 import numpy as np
-import scipy.sparse as sp
 
 from whyrec.data.split import SequenceSplit
 
@@ -125,29 +124,6 @@ def reads_positions(model: object) -> bool:
     """Whether MODEL reads where each item stands, so hiding an item in place differs from
     removing it (sequence networks and ensembles of them do; item-kNN, EASE, content do not)."""
     return bool(getattr(model, "reads_positions", False))
-
-
-_SHARED_MIN_ROWS = 8  # rows from which sparse_product looks for rows alike
-
-
-def sparse_product(users: sp.csr_matrix, weights: np.ndarray | sp.csr_matrix) -> np.ndarray:
-    """``users @ weights`` as a dense array, for a model whose score is linear in the history.
-
-    A history and its occluded variants (the batch an explanation scores) differ from the first
-    row in an item or two each: then the product is the first row's plus each row's difference
-    from it times WEIGHTS, a few rows of work in place of one per history."""
-    if users.shape[0] >= _SHARED_MIN_ROWS:
-        reference = users[0]
-        repeated = sp.csr_matrix(np.ones((users.shape[0], 1), dtype=users.dtype)) @ reference
-        difference = (users - repeated).tocsr()
-        difference.eliminate_zeros()
-        if difference.nnz * 2 <= users.nnz:
-            return _dense(reference @ weights) + _dense(difference @ weights)
-    return _dense(users @ weights)
-
-
-def _dense(matrix: Any) -> np.ndarray:
-    return np.asarray(matrix) if isinstance(matrix, np.ndarray) else np.asarray(matrix.todense())
 
 
 def recency_weights(length: int, half_life: float) -> np.ndarray:

@@ -25,7 +25,7 @@ import scipy.sparse as sp
 
 from whyrec.errors import WhyrecError
 from whyrec.metrics import mask_seen, metrics_from_ranks, target_ranks
-from whyrec.models.base import FitData, FitInfo, sparse_product
+from whyrec.models.base import FitData, FitInfo
 from whyrec.models.config import Config, setting
 
 log = logging.getLogger(__name__)
@@ -134,7 +134,8 @@ class EASE:
         return self
 
     def score(self, histories: Sequence[np.ndarray]) -> np.ndarray:
-        return sparse_product(binary_matrix(histories, self.n_items).astype(np.float32), self.weights)
+        users = binary_matrix(histories, self.n_items).astype(np.float32)
+        return np.asarray(users @ self.weights)
 
     def contributions(self, history: np.ndarray, item_idx: int) -> np.ndarray:
         """Exact contribution of each history position to ``item_idx``'s score. An item that occurs

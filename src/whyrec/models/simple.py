@@ -12,7 +12,7 @@ from typing import Self
 import numpy as np
 import scipy.sparse as sp
 
-from whyrec.models.base import FitData, FitInfo, recency_weights, sparse_product
+from whyrec.models.base import FitData, FitInfo, recency_weights
 from whyrec.models.config import Config, setting
 from whyrec.models.neighbours import cosine_top_n
 
@@ -110,7 +110,7 @@ class ItemKNN:
         return self
 
     def score(self, histories: Sequence[np.ndarray]) -> np.ndarray:
-        return sparse_product(_history_matrix(histories, self.n_items), self.similarity)
+        return np.asarray((_history_matrix(histories, self.n_items) @ self.similarity).todense())
 
     def add_items(self, item_vectors: np.ndarray) -> None:
         """New items co-occur with nothing yet: similarity 0 to every item."""
