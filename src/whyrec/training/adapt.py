@@ -264,7 +264,8 @@ def _fit_adapter(base: str | None, base_path: str, split: SequenceSplit, catalog
         order = torch.randperm(len(following), generator=generator)
         for batch in order.split(config.adapter_batch_size):
             rows, taken = context[batch], following[batch]
-            weights = (rows >= 0).float() * recency
+            present = rows >= 0  # the left padding is -1
+            weights = present.float() * recency
             rows = rows.clamp(min=0)
             if sampled:  # the batch's own items and a uniform sample of the others (sorted, unique)
                 drawn = torch.randint(n_items, (config.softmax_items,), generator=generator)
@@ -276,7 +277,7 @@ def _fit_adapter(base: str | None, base_path: str, split: SequenceSplit, catalog
             profile = F.normalize((items[rows] * weights[..., None]).sum(1), dim=1)
             logits = profile @ items.T / config.temperature
             if config.mask_seen:
-                logits = logits.masked_fill(seen_mask(rows, weights > 0, taken, len(items)), float("-inf"))
+                logits = logits.masked_fill(seen_mask(rows, present, taken, len(items)), float("-inf"))
             loss = F.cross_entropy(logits, taken)
             optimiser.zero_grad()
             loss.backward()
