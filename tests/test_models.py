@@ -562,10 +562,11 @@ def test_rank_fusion_of_a_few_items_is_the_full_rank_fusion_of_those_items(
     np.testing.assert_allclose(
         rank_scores_at(scores, histories, columns), rank_scores(scores, histories)[:, columns]
     )
-    # many ties, seen items among the columns, scores of either precision
+    # many ties, NaN, seen items among the columns, scores of either precision
     rng = np.random.default_rng(budget)
     for dtype in (np.float32, np.float64):
         scores = rng.integers(0, 4, (9, 40)).astype(dtype)
+        scores[rng.random(scores.shape) < 0.1] = np.nan
         histories = [rng.choice(40, size=rng.integers(0, 6), replace=False) for _ in range(9)]
         columns = list(rng.choice(40, size=12, replace=False))
         np.testing.assert_array_equal(
@@ -630,4 +631,3 @@ def test_the_hybrids_parts_scored_side_by_side_give_the_same_scores() -> None:
     assert all(str(name).startswith("whyrec-parts") for name in names)
     np.testing.assert_array_equal(side_by_side[0], one_after_another[0])
     np.testing.assert_array_equal(side_by_side[1], one_after_another[1])
-

@@ -111,15 +111,18 @@ def rank_scores_at(scores: np.ndarray, histories: Sequence[np.ndarray], columns:
     for lo in range(0, len(masked), step):
         block = masked[lo : lo + step]
         values = block[:, cols]  # (R, C)
-        rows, items = np.nonzero(block >= values.min(axis=1, keepdims=True))
-        candidates = block[rows, items]
-        counts = np.bincount(rows, minlength=len(block))
-        ends = np.cumsum(counts)
-        for c, column in enumerate(cols):
-            value = values[rows, c]
-            ahead = (candidates > value) | ((candidates == value) & (items < column))
-            running = np.concatenate([[0], np.cumsum(ahead)])
-            out[lo : lo + len(block), c] = -np.log1p(running[ends] - running[ends - counts])
+        nan = np.isnan(values)
+        lowest = np.where(nan, np.inf, values).min(axis=1, keepdims=True)
+        rows, items = np.nonzero(block >= lowest)  # row by row
+        candidates, value = block[rows, items][:, None], values[rows]  # (K, 1), (K, C)
+        ahead = (candidates > value) | ((candidates == value) & (items[:, None] < cols))
+        running = np.concatenate([np.zeros((1, len(cols)), np.int64), np.cumsum(ahead, axis=0)])
+        bounds = np.searchsorted(rows, np.arange(len(block) + 1))  # each row's run of candidates
+        counts = running[bounds[1:]] - running[bounds[:-1]]
+        for r, c in zip(*np.nonzero(nan), strict=True):  # NaN ranks after every number, as it sorts
+            row = np.isnan(block[r])
+            counts[r, c] = (~row).sum() + row[: cols[c]].sum()
+        out[lo : lo + len(block)] = -np.log1p(counts)
     return out
 
 
