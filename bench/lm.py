@@ -2,6 +2,7 @@
 (frozen MiniLM + linear projection, the whitening adaptor, text only) with the frozen encoder and,
 with ``--adapt``, with the encoder fine-tuned on the training split. Validation and test NDCG@10,
 overall and on cold items (``--hold-out``: the new-item protocol of ``bench/cold_start.py``).
+``--variants`` with no value measures ``content`` alone.
 
     python -m bench.lm movielens:../shared/data/ml-100k \\
         --variants "" text_adaptor=whitening use_ids=false --out bench/results/lm-ml-100k.json
@@ -82,9 +83,11 @@ def table(paths: list[Path]) -> str:
     for path in paths:
         result = json.loads(Path(path).read_text())
         name = result["dataset"].split("/")[-1]
+        tune = (result.get("adaptation") or {}).get("config", {}).get("tune")
         for row in result["rows"]:
+            encoder = f"{row['encoder']} ({tune})" if row["encoder"] == "adapted" and tune else row["encoder"]
             lines.append(
-                f"| {name} | {row['encoder']} | {row['variant']} | {row['valid_NDCG@10']:.4f} | "
+                f"| {name} | {encoder} | {row['variant']} | {row['valid_NDCG@10']:.4f} | "
                 f"{row['test_NDCG@10']:.4f} | {row['test_cold_NDCG@10']:.4f} | "
                 f"{result['cold_cases']['test']} |"
             )
@@ -97,7 +100,10 @@ def main() -> None:
     raw = argparse.RawDescriptionHelpFormatter
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=raw)
     parser.add_argument("dataset", nargs="?")
-    parser.add_argument("--variants", nargs="+", default=["", "text_adaptor=whitening", "use_ids=false"])
+    variants = ["", "text_adaptor=whitening", "use_ids=false"]
+    parser.add_argument(
+        "--variants", nargs="*", default=variants, help='SASRec settings, a variant each ("" the defaults)'
+    )
     parser.add_argument("--hold-out", type=float, default=0.0)
     parser.add_argument("--hold-out-seed", type=int, default=0)
     parser.add_argument("--adapt", action="append", metavar="KEY=VALUE", default=None,
