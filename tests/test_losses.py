@@ -1,6 +1,5 @@
 """The sampled softmax: its logQ correction is the right probability, its loss the right formula on
-a case small enough to write out, and the catalogue-size threshold switches it on. The later
-targets of the causal objective: which items they are, and what they add to the loss."""
+a case small enough to write out, and the catalogue-size threshold switches it on."""
 
 from __future__ import annotations
 
@@ -11,10 +10,8 @@ import numpy as np
 import pytest
 import torch
 
-from whyrec.errors import WhyrecError
 from whyrec.models import SASRec, SASRecConfig, TrainingConfig
 from whyrec.models.losses import full_softmax, inclusion_log_prob, sampled_softmax
-from whyrec.models.sequence import later_targets
 
 from .conftest import markov_sequences
 from .test_models import fit_data, make_split
@@ -129,43 +126,3 @@ def test_a_table_of_some_rows_equals_those_rows_of_the_whole_table() -> None:
     for training in (True, False):
         items.train(training)
         assert torch.allclose(items.table(rows), items.table()[rows])
-
-
-def test_later_targets_are_the_items_two_and_more_places_ahead_of_each_trained_position() -> None:
-    windows = torch.tensor([[0, 0, 3, 4, 5, 6], [1, 2, 3, 4, 5, 6]])
-    chosen = windows[:, 1:] > 0  # positions with a next item
-    assert later_targets(windows, chosen, 1) is None
-    later = later_targets(windows, chosen, 3)
-    assert later is not None
-    # first window: positions 1..4 (inputs 0, 3, 4, 5); second: positions 0..4 (inputs 1..5)
-    assert later.tolist() == [
-        [3, 4, 5, -1, 2, 3, 4, 5, -1],  # two places ahead, 0-based; -1 past the window's end
-        [4, 5, -1, -1, 3, 4, 5, -1, -1],  # three places ahead
-    ]
-
-
-def test_later_targets_add_their_weighted_cross_entropy_to_the_next_items() -> None:
-    generator = torch.Generator().manual_seed(0)
-    hidden, table = torch.randn(4, 3, generator=generator), torch.randn(6, 3, generator=generator)
-    targets = torch.tensor([0, 2, 5, 1])
-    later = torch.tensor([[1, -1, 3, 3], [-1, -1, 0, 4]])
-    logits = hidden @ table.T
-    expected = float(torch.nn.functional.cross_entropy(logits, targets, reduction="sum"))
-    for row, column in ((0, 0), (0, 2), (0, 3), (1, 2), (1, 3)):  # the present later targets
-        expected += 0.25 * float(torch.nn.functional.cross_entropy(logits[column], later[row, column]))
-    got = float(full_softmax(hidden, table, targets, later=later, later_weight=0.25))
-    assert got == pytest.approx(expected, rel=1e-5)
-    assert float(full_softmax(hidden, table, targets, later=later, later_weight=0.0)) == pytest.approx(
-        float(full_softmax(hidden, table, targets)), rel=1e-6
-    )
-
-
-def test_future_targets_train_the_causal_objective_and_are_refused_where_they_cannot_apply() -> None:
-    split = make_split(markov_sequences(n_users=40, n_items=30, length=8))
-    training = replace(ONE_EPOCH, future_targets=3, future_weight=0.5)
-    model = SASRec(TINY, training).fit(fit_data(split))
-    assert np.isfinite(model.fit_info.best_valid_ndcg10)
-    with pytest.raises(ValueError, match="causal objective"):
-        SASRec(replace(TINY, objective="masked"), training)
-    with pytest.raises(WhyrecError, match="full softmax"):
-        SASRec(TINY, replace(training, sampled_softmax_above=0)).fit(fit_data(split))

@@ -135,11 +135,6 @@ class TrainingConfig(Config):
     # "cosine": the learning rate falls from lr to 0 along a half cosine over max_epochs
     schedule: Literal["constant", "cosine"] = "cosine"
     seed: int = setting(0, ge=0)
-    # the causal objective's targets at each position: the next item, and with future_targets
-    # = K > 1 also the K - 1 items after it, each of those terms weighted by future_weight (the
-    # history read as a set of what comes next, as an item-item model reads it)
-    future_targets: int = setting(1, ge=1)
-    future_weight: float = setting(0.5, ge=0)
     # above this many items in the softmax, train with a sampled softmax (models/losses.py): the
     # batch's distinct targets plus sampled_negatives uniform items, logQ-corrected. The full
     # softmax's logits take targets x items x 4 bytes: 6,400 targets (128 windows of 50) x 50,000

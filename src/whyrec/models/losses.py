@@ -25,25 +25,12 @@ from torch import nn
 
 
 def full_softmax(
-    hidden: torch.Tensor,
-    table: torch.Tensor,
-    targets: torch.Tensor,
-    extra: torch.Tensor | None = None,
-    later: torch.Tensor | None = None,
-    later_weight: float = 0.0,
+    hidden: torch.Tensor, table: torch.Tensor, targets: torch.Tensor, extra: torch.Tensor | None = None
 ) -> torch.Tensor:
     """Summed cross-entropy of each hidden state (T, D) against every row of TABLE (C, D), with
-    EXTRA (T, C) logits added when given (a model's wide part). LATER (K, T): more targets of the
-    same states (-1 where a state has none), their summed cross-entropy weighted by LATER_WEIGHT."""
+    EXTRA (T, C) logits added when given (a model's wide part)."""
     logits = hidden @ table.T
-    if extra is not None:
-        logits = logits + extra
-    if later is None or not later_weight:
-        return nn.functional.cross_entropy(logits, targets, reduction="sum")
-    log_p = logits.log_softmax(dim=-1)  # one normalisation for every target of a state
-    present = later >= 0
-    later_log_p = log_p.gather(1, later.clamp(min=0).T).T  # (K, T)
-    return -log_p.gather(1, targets[:, None]).sum() - later_weight * later_log_p[present].sum()
+    return nn.functional.cross_entropy(logits if extra is None else logits + extra, targets, reduction="sum")
 
 
 def inclusion_log_prob(

@@ -52,20 +52,6 @@ logger = logging.getLogger(__name__)
 LONG_EPOCH = 500  # batches: an epoch this long shows its own progress bar
 
 
-def later_targets(batch: torch.Tensor, chosen: torch.Tensor, k: int) -> torch.Tensor | None:
-    """The items 2 .. K places after each CHOSEN position of BATCH's windows (B, L + 1), as
-    0-based indices (K - 1, T), -1 past a window's end; None when K is 1 (the next item alone)."""
-    if k <= 1:
-        return None
-    batch_size, length = batch.shape[0], batch.shape[1] - 1
-    rows = []
-    for offset in range(2, k + 1):
-        ahead = batch[:, offset:]  # the item OFFSET places after each input position
-        ahead = torch.cat([ahead, ahead.new_zeros(batch_size, length - ahead.shape[1])], dim=1)
-        rows.append(ahead[chosen.cpu()] - 1)
-    return torch.stack(rows)
-
-
 class SequenceModel:
     """Shared wrapper: owns the net, trains it (softmax cross-entropy, sampled on large catalogues),
     scores histories.
@@ -92,8 +78,6 @@ class SequenceModel:
         self.items = items or ItemEmbeddingConfig()
         if config.item_item and self.masked:
             raise ValueError("item_item works with the causal objective only")
-        if self.training.future_targets > 1 and self.masked:
-            raise ValueError("future_targets works with the causal objective only")
         self.n_items = 0
         self.net: SequenceNet | None = None
         self.fit_info = FitInfo()
@@ -170,15 +154,10 @@ class SequenceModel:
             return self._sampled_loss(step, x, chosen, targets, generator)
         hidden, table, extra = step(x, chosen)  # extra: the wide part's (T, n_items) logits
         hidden, logits_table = hidden[chosen], table[1 : self.n_items + 1]  # (n_items, D)
-        later = None if self.masked else later_targets(batch, chosen, self.training.future_targets)
-        later = None if later is None else later.to(device)
         if self._columns is not None and self._column_of is not None:  # only items seen in training
             logits_table, targets = logits_table[self._columns], self._column_of[targets]
             extra = None if extra is None else extra[:, self._columns]
-            if later is not None:
-                later = torch.where(later >= 0, self._column_of[later.clamp(min=0)], -1)
-        loss = full_softmax(hidden, logits_table, targets, extra, later, self.training.future_weight)
-        return loss, len(targets)
+        return full_softmax(hidden, logits_table, targets, extra), len(targets)
 
     def _sampled_loss(
         self,
@@ -233,12 +212,6 @@ class SequenceModel:
             torch.manual_seed(config.seed + 100_003 * processes.rank)
         generator = torch.Generator().manual_seed(config.seed + 100_003 * processes.rank)
         self._set_softmax_columns(split.train_item_counts(), device)
-        if self._target_probs is not None and config.future_targets > 1:
-            raise WhyrecError(
-                f"future_targets needs the full softmax: {self.n_items:,} items is over "
-                f"sampled_softmax_above ({config.sampled_softmax_above:,}); raise it or set "
-                "future_targets=1"
-            )
         self.net = net
         step = processes.wrap(Step(net))
         wide = None if net.wide is None else net.wide.weight
