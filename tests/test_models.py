@@ -543,13 +543,15 @@ def test_rows_that_begin_alike_share_their_states_and_score_as_in_the_plain_pass
 
 
 @pytest.mark.parametrize("budget", [1, 2**24])  # one row at a time, all at once
+@pytest.mark.parametrize("sort_above", [0.0, np.inf])  # rows sorted, candidates compared
 def test_rank_fusion_of_a_few_items_is_the_full_rank_fusion_of_those_items(
-    budget: int, monkeypatch: pytest.MonkeyPatch
+    budget: int, sort_above: float, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     from whyrec.models import hybrid
     from whyrec.models.hybrid import rank_scores, rank_scores_at
 
     monkeypatch.setattr(hybrid, "_COMPARE_BUDGET", budget)
+    monkeypatch.setattr(hybrid, "_SORT_ABOVE", sort_above)
 
     # ties (the zeros, and 0.5 twice), a seen item, and columns among the tied ones
     scores = np.array([[0.5, 0.0, 0.9, 0.0, 0.5, 0.0], [0.0, 0.0, 0.0, 0.3, 0.3, 0.1]])
@@ -567,8 +569,9 @@ def test_rank_fusion_of_a_few_items_is_the_full_rank_fusion_of_those_items(
     for dtype in (np.float32, np.float64):
         scores = rng.integers(0, 4, (9, 40)).astype(dtype)
         scores[rng.random(scores.shape) < 0.1] = np.nan
+        scores[0, :3] = -np.inf  # scores as low as a seen item's
         histories = [rng.choice(40, size=rng.integers(0, 6), replace=False) for _ in range(9)]
-        columns = list(rng.choice(40, size=12, replace=False))
+        columns = [0, *rng.choice(np.arange(1, 40), size=12, replace=False)]
         np.testing.assert_array_equal(
             rank_scores_at(scores, histories, columns), rank_scores(scores, histories)[:, columns]
         )

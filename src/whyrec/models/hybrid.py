@@ -102,7 +102,8 @@ def rank_scores_at(scores: np.ndarray, histories: Sequence[np.ndarray], columns:
     stable order :func:`rank_scores` uses (lower index first). (B, len(COLUMNS)).
 
     Only the items scored at least as high as a row's lowest column can come before any of its
-    columns, and for top items those are few: they alone are compared."""
+    columns. For top items those are few: they alone are compared. When they are many (a part
+    that ranks the columns low), each row is sorted once and the columns found in it instead."""
     # a copy in a dtype that holds the scores exactly, so every comparison is rank_scores' own
     masked = mask_seen(np.array(scores, dtype=np.result_type(scores.dtype, np.float32)), histories)
     cols = np.asarray(columns, dtype=np.intp)
@@ -113,12 +114,11 @@ def rank_scores_at(scores: np.ndarray, histories: Sequence[np.ndarray], columns:
         values = block[:, cols]  # (R, C)
         nan = np.isnan(values)
         lowest = np.where(nan, np.inf, values).min(axis=1, keepdims=True)
-        rows, items = np.nonzero(block >= lowest)  # row by row
-        candidates, value = block[rows, items][:, None], values[rows]  # (K, 1), (K, C)
-        ahead = (candidates > value) | ((candidates == value) & (items[:, None] < cols))
-        running = np.concatenate([np.zeros((1, len(cols)), np.int64), np.cumsum(ahead, axis=0)])
-        bounds = np.searchsorted(rows, np.arange(len(block) + 1))  # each row's run of candidates
-        counts = running[bounds[1:]] - running[bounds[:-1]]
+        above = block >= lowest
+        if above.sum() * len(cols) > _SORT_ABOVE * block.size:
+            counts = _ahead_by_sorting(block, cols, values)
+        else:
+            counts = _ahead_by_comparing(block, cols, values, above)
         for r, c in zip(*np.nonzero(nan), strict=True):  # NaN ranks after every number, as it sorts
             row = np.isnan(block[r])
             counts[r, c] = (~row).sum() + row[: cols[c]].sum()
@@ -127,6 +127,37 @@ def rank_scores_at(scores: np.ndarray, histories: Sequence[np.ndarray], columns:
 
 
 _COMPARE_BUDGET = 2**24  # scores compared at a time by rank_scores_at (rows x items)
+# rank_scores_at sorts the rows when it would otherwise compare more than this many candidates
+# (items at or above a row's lowest column, times the columns) per score in the rows
+_SORT_ABOVE = 1.0
+
+
+def _ahead_by_comparing(
+    block: np.ndarray, cols: np.ndarray, values: np.ndarray, above: np.ndarray
+) -> np.ndarray:
+    """How many items come before each column of each row (R, C): every candidate (ABOVE, the
+    items scored at least as high as the row's lowest column) compared with every column."""
+    rows, items = np.nonzero(above)  # row by row
+    candidates, value = block[rows, items][:, None], values[rows]  # (K, 1), (K, C)
+    ahead = (candidates > value) | ((candidates == value) & (items[:, None] < cols))
+    running = np.concatenate([np.zeros((1, len(cols)), np.int64), np.cumsum(ahead, axis=0)])
+    bounds = np.searchsorted(rows, np.arange(len(block) + 1))  # each row's run of candidates
+    return running[bounds[1:]] - running[bounds[:-1]]
+
+
+def _ahead_by_sorting(block: np.ndarray, cols: np.ndarray, values: np.ndarray) -> np.ndarray:
+    """:func:`_ahead_by_comparing` from each row sorted once: the items scored above a column
+    are found by bisection, the tied ones before it counted where there are any."""
+    ordered = np.sort(block, axis=1)  # ascending, NaN last
+    numbers = block.shape[1] - np.isnan(ordered).sum(axis=1)
+    counts = np.empty(values.shape, dtype=np.int64)
+    for r, (row, n) in enumerate(zip(ordered, numbers, strict=True)):
+        upto = np.searchsorted(row[:n], values[r], side="right")
+        counts[r] = n - upto
+        tied = upto - np.searchsorted(row[:n], values[r], side="left")
+        for c in np.nonzero(tied > 1)[0]:  # the column and other items share its score
+            counts[r, c] += np.count_nonzero(block[r, : cols[c]] == values[r, c])
+    return counts
 
 
 def standardise(scores: np.ndarray) -> np.ndarray:
