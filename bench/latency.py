@@ -67,13 +67,15 @@ def main(argv: list[str] | None = None) -> int:
     )
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--torch-threads", type=int, default=1,
-                        help="intra-op threads, as `whyrec serve` sets them (default 1)")  # fmt: skip
+                        help="intra-op threads (torch, BLAS), as `whyrec serve` sets them")  # fmt: skip
     args = parser.parse_args(argv)
 
     import torch
 
-    torch.set_num_threads(args.torch_threads)
     from whyrec.service import EventStore, ServiceSettings, create_app
+    from whyrec.service.server import set_threads
+
+    set_threads(args.torch_threads)  # torch's and numpy's BLAS, as `whyrec serve` sets them
     from whyrec.training.recommender import Recommender
 
     rec = Recommender.load(args.run)

@@ -33,8 +33,9 @@ def serve(run_dir: str | Path, db: str | None = None, host: str = "127.0.0.1", p
     ``db`` is any SQLAlchemy URL; by default a SQLite file ``events.db`` inside the run directory.
     ``llm`` (``smollm`` or an OpenAI-compatible base URL) lets an LLM rephrase the sentences,
     behind the grounding guard. ``torch_threads`` (default ``$WHYREC_TORCH_THREADS`` or 1) is
-    the intra-op thread count per request: requests already run in parallel threads, and several
-    threads per tiny forward pass only fight over the cores (10-100x slower on a busy 2-core box).
+    the intra-op thread count per request, of torch and of numpy's BLAS alike: requests already
+    run in parallel threads, and several threads per tiny forward pass only fight over the cores
+    (10-100x slower on a busy 2-core box).
 
     The service key comes from ``api_key_file`` or ``$WHYREC_API_KEY``. Without one the service
     is open to every caller, which is allowed on a loopback host only. ``workers`` > 1 runs that
@@ -94,7 +95,7 @@ def build_app(config: dict[str, Any], key: str | None) -> tuple[Any, Any]:
     from whyrec.service.settings import ServiceSettings
     from whyrec.training.recommender import Recommender
 
-    _set_torch_threads(config.get("torch_threads"))
+    set_threads(config.get("torch_threads"))
     run_dir = config["run_dir"]
     recommender = Recommender.load(run_dir)
     llm = config.get("llm")
@@ -179,8 +180,13 @@ def _check_port(host: str, port: int) -> None:
         raise WhyrecError(f"cannot serve on {host}:{port}: {exc.strerror or exc}") from None
 
 
-def _set_torch_threads(threads: int | None) -> None:
+def set_threads(threads: int | None) -> None:
+    """Run torch's and numpy's BLAS numerical work on THREADS threads each (default
+    ``$WHYREC_TORCH_THREADS`` or 1). Both matter: a hybrid scores its parts side by side on the
+    cores that this leaves over (``models.hybrid.run_parts``), and a BLAS that keeps a thread per
+    core (OpenBLAS's spin after every call) would take those cores from them."""
     import torch
+    from threadpoolctl import threadpool_limits
 
     if threads is None:
         raw = os.environ.get("WHYREC_TORCH_THREADS", "1")
@@ -188,3 +194,4 @@ def _set_torch_threads(threads: int | None) -> None:
             raise WhyrecError(f"WHYREC_TORCH_THREADS must be a positive integer, not {raw!r}")
         threads = int(raw)
     torch.set_num_threads(threads)
+    threadpool_limits(limits=threads, user_api="blas")
