@@ -2,7 +2,7 @@
 HTTP (uvicorn on a free port, one request at a time). Prints p50/p95 and writes JSON.
 
     python -m bench.latency --run runs/demo [--users 50] [--repeats 3] [--json bench/out/latency.json]
-    python -m bench.latency --run runs/demo --profile   # where the time of recommend+explain goes
+    python -m bench.latency --run runs/demo --profile   # where an explanation's scoring goes, part by part
 
 Every call goes through the service layer (live state read from a fresh SQLite event store, then
 the model), so the figures are what a request pays minus HTTP. A user's first explained request
@@ -13,11 +13,8 @@ reported on its own line.
 from __future__ import annotations
 
 import argparse
-import cProfile
-import io
 import os
 import platform
-import pstats
 import random
 import statistics
 import sys
@@ -63,12 +60,15 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--json", type=Path, default=Path("bench/out/latency.json"))
     parser.add_argument("--no-http", action="store_true", help="in-process figures only")
     parser.add_argument(
-        "--profile", action="store_true", help="profile recommend+explain and print the top 25"
-    )
+        "--profile", action="store_true",
+        help="also time each part of the model on the batch an explanation scores",
+    )  # fmt: skip
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--torch-threads", type=int, default=1,
                         help="intra-op threads (torch, BLAS), as `whyrec serve` sets them")  # fmt: skip
     args = parser.parse_args(argv)
+    if args.torch_threads < 1:
+        parser.error(f"--torch-threads must be at least 1, not {args.torch_threads}")
 
     import torch
 
@@ -119,8 +119,7 @@ def main(argv: list[str] | None = None) -> int:
         print(f"  in process  {name:<36} {_fmt(results['in_process'][name])}", flush=True)
 
     if args.profile:
-        live.sessions.clear_cache()
-        _profile(lambda: [live.recommend_explained(state(u), k, "en") for u in users[:10]])
+        results["breakdown"] = _breakdown(rec, live.explainer.config, users, k)
 
     if not args.no_http:
         import httpx
@@ -171,15 +170,47 @@ def _fmt(stats: dict[str, float]) -> str:
     return f"p50 {stats['p50_ms']:8.2f} ms   p95 {stats['p95_ms']:8.2f} ms   (n={stats['n']})"
 
 
-def _profile(work: Callable[[], object]) -> None:
-    profiler = cProfile.Profile()
-    profiler.enable()
-    work()
-    profiler.disable()
-    out = io.StringIO()
-    pstats.Stats(profiler, stream=out).sort_stats("tottime").print_stats(20)
-    print("\nprofile of recommend+explain, first requests of 10 users (by own time):")
-    print("\n".join(line for line in out.getvalue().splitlines() if line.strip())[:6000])
+def _breakdown(rec: Any, config: Any, users: list[str], k: int) -> dict[str, dict[str, float]]:
+    """Where the scoring of an explained top K goes, for each user's batch of a history and its
+    occluded variants: each part of the model scoring it on this thread, one after the other;
+    all parts as the model scores them (a hybrid: side by side); and, for a hybrid that fuses
+    ranks, each part's rank fusion at the top K and the whole fusion. Medians and p95 over users."""
+    from whyrec.explain.context import variants
+    from whyrec.models.base import reads_positions, visible
+    from whyrec.models.hybrid import Hybrid, rank_scores_at
+
+    model = rec.model
+    parts = model.parts() if isinstance(model, Hybrid) else {model.name: model}
+    fuses = isinstance(model, Hybrid) and model.config.normalise == "rank"
+    samples: dict[str, list[float]] = {}
+
+    def timed_call(name: str, function: Callable[..., Any], *args: Any) -> Any:
+        start = time.perf_counter()
+        out = function(*args)
+        samples.setdefault(name, []).append(time.perf_counter() - start)
+        return out
+
+    for user in users:
+        history = rec.histories[user]
+        indices = rec.to_indices(history)
+        start = max(0, len(indices) - config.window)
+        batch = variants(indices, start, config.occlusion, reads_positions(model))
+        seen = [visible(h) for h in batch]
+        scores = timed_call("all parts (as the model scores them)", rec.score_lazily, batch)
+        top = [rec.item_index(r.item_id) for r in rec.top_k(rec.adjust(scores.row(0), history), k)]
+        for name, part in parts.items():
+            raw = timed_call(f"score: {name}", part.score, batch if reads_positions(part) else seen)
+            if fuses:
+                timed_call(f"rank fusion at top {k}: {name}", rank_scores_at, raw, seen, top)
+        if fuses:
+            timed_call(f"rank fusion at top {k} (as the model fuses)", scores.at, top)
+    print(f"\nscoring of an explained top {k}, {len(users)} users "
+          "(a batch: the history and its occluded variants):")  # fmt: skip
+    report = {}
+    for name, values in samples.items():
+        report[name] = percentiles(values)
+        print(f"  {name:<48} {_fmt(report[name])}")
+    return report
 
 
 if __name__ == "__main__":

@@ -59,6 +59,12 @@ def occluded(indices: np.ndarray, positions: Iterable[int], how: Occlusion, posi
     return np.delete(indices, positions)
 
 
+def variants(indices: np.ndarray, start: int, how: Occlusion, positional: bool) -> list[np.ndarray]:
+    """The batch an explanation scores: the history INDICES, then the history with each of its
+    items from START on occluded, one at a time (see :func:`occluded`)."""
+    return [indices] + [occluded(indices, [p], how, positional) for p in range(start, len(indices))]
+
+
 def build_context(
     rec: Recommender,
     items: list[str],
@@ -70,9 +76,7 @@ def build_context(
     """Score the history and all its one-item-occluded variants in one batched call."""
     indices = rec.to_indices(items)
     start = max(0, len(indices) - window)
-    positional = reads_positions(rec.model)
-    variants = [indices] + [occluded(indices, [p], occlusion, positional) for p in range(start, len(indices))]
-    scores = rec.score_lazily(variants)
+    scores = rec.score_lazily(variants(indices, start, occlusion, reads_positions(rec.model)))
     raw = scores.row(0)
     exclude, avoid = list(exclude), list(avoid)
     final = rec.adjust(raw, items, exclude=exclude, avoid=avoid)
