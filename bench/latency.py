@@ -22,9 +22,13 @@ import tempfile
 import time
 from collections.abc import Callable
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from bench.common import write_result
+
+if TYPE_CHECKING:
+    from whyrec.explain.explainer import ExplainConfig
+    from whyrec.training.recommender import Recommender
 
 TARGETS_MS = {"recommend": 10.0, "recommend+explain": 50.0}  # in-process p95 targets (issue 4)
 
@@ -74,10 +78,9 @@ def main(argv: list[str] | None = None) -> int:
 
     from whyrec.service import EventStore, ServiceSettings, create_app
     from whyrec.service.server import set_threads
-
-    set_threads(args.torch_threads)  # torch's and numpy's BLAS, as `whyrec serve` sets them
     from whyrec.training.recommender import Recommender
 
+    set_threads(args.torch_threads)  # torch's and numpy's BLAS, as `whyrec serve` sets them
     rec = Recommender.load(args.run)
     users = sorted(rec.histories)
     users = random.Random(args.seed).sample(users, min(args.users, len(users)))
@@ -170,7 +173,9 @@ def _fmt(stats: dict[str, float]) -> str:
     return f"p50 {stats['p50_ms']:8.2f} ms   p95 {stats['p95_ms']:8.2f} ms   (n={stats['n']})"
 
 
-def _breakdown(rec: Any, config: Any, users: list[str], k: int) -> dict[str, dict[str, float]]:
+def _breakdown(
+    rec: Recommender, config: ExplainConfig, users: list[str], k: int
+) -> dict[str, dict[str, float]]:
     """Where the scoring of an explained top K goes, for each user's batch of a history and its
     occluded variants: each part of the model scoring it on this thread, one after the other;
     all parts as the model scores them (a hybrid: side by side); and, for a hybrid that fuses
