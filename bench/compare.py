@@ -13,12 +13,12 @@ models on that split (plus an ID-only SASRec for the cold-start comparison), and
 models, each run by ``bench/recbole_run.py`` in its own venv and checked to hold out the same items
 (see ``bench/recbole_side.py``). ``--set [MODEL:]KEY=VALUE`` sets a whyrec model's setting (for
 every model that has KEY, or for MODEL alone); the JSON records every model's full settings.
-``--adapt-encoder`` fine-tunes the text encoder on the training split first (cached). RecBole's
-sequence models can take hours to converge here: run
-them uncapped in the background with ``bench/recbole_run.py ... --out DIR/MODEL`` and add them
-with ``--recbole SASRec,GRU4Rec --recbole-from DIR``; a run still going is reported by its
-validation curve so far. Run it alone: two 2-thread jobs
-on 2 cores slow each other several-fold. Tooling only; CI does not run it.
+``--fresh-reference`` runs the reference again with ``--reuse``. ``--adapt-encoder`` fine-tunes
+the text encoder on the training split first (cached). RecBole's sequence models can take hours
+to converge here: run them uncapped in the background with ``bench/recbole_run.py ... --out
+DIR/MODEL`` and add them with ``--recbole SASRec,GRU4Rec --recbole-from DIR``; a run still going
+is reported by its validation curve so far. Run it alone: two 2-thread jobs on 2 cores slow each
+other several-fold. Tooling only; CI does not run it.
 """
 
 from __future__ import annotations
@@ -212,6 +212,12 @@ def main() -> None:
         default=None,
         help="take the reference and RecBole rows from this earlier harness JSON instead of running them",
     )
+    parser.add_argument(
+        "--fresh-reference",
+        action="store_true",
+        help="with --reuse, run the reference again instead of carrying its row over (its time to "
+        "its best epoch is compared with whyrec's, so both should come from the same run)",
+    )
     parser.add_argument("--recbole", default="", help="RecBole models to add: Pop,SASRec,GRU4Rec,BERT4Rec")
     parser.add_argument("--recbole-max-minutes", type=float, default=None, help="training limit per model")
     parser.add_argument(
@@ -239,6 +245,7 @@ def main() -> None:
             dict(r, reused_from=str(args.reuse))
             for r in old_rows
             if str(r["model"]).startswith(REUSED) or r["model"] in also
+            if not (args.fresh_reference and str(r["model"]).startswith("reference:"))
         ]
         rows += reused
         args.no_reference = args.no_reference or any(r["model"].startswith("reference:") for r in reused)
