@@ -31,7 +31,6 @@ from whyrec.models import (
     TrainingConfig,
     sequence,
 )
-from whyrec.models.ease import EASE, EASEConfig
 from whyrec.models.nets import ItemItem, byte_dropout
 from whyrec.models.parallel import Step
 from whyrec.models.windows import training_windows
@@ -43,7 +42,6 @@ from .conftest import markov_sequences, markov_successor
 SMALL_SASREC = SASRecConfig(dim=32, n_layers=1, n_heads=1, max_len=20, dropout=0.1)
 SMALL_TRAINING = TrainingConfig(lr=5e-3, max_epochs=30, patience=3, batch_size=64)
 SHORT = replace(SMALL_TRAINING, max_epochs=2)
-EASE_PRIOR = replace(SMALL_SASREC, item_item=True, item_item_init="ease", item_item_l2=10.0)
 SHORT_GRU = replace(GRU4Rec.default_training, max_epochs=2)
 
 
@@ -156,7 +154,6 @@ FAST_MODELS = {
     "sasrec": lambda: SASRec(SMALL_SASREC, SHORT),
     "gru4rec": lambda: GRU4Rec(GRU4RecConfig(dim=16, max_len=20), SHORT_GRU),
     "sasrec-item-item": lambda: SASRec(replace(SMALL_SASREC, item_item=True), SHORT),
-    "sasrec-ease-prior": lambda: SASRec(EASE_PRIOR, SHORT),
     "hybrid": lambda: Hybrid(
         HybridConfig(seeds=2),
         prototypes=[SASRec(SMALL_SASREC, SHORT), GRU4Rec(GRU4RecConfig(dim=16, max_len=20), SHORT_GRU)],
@@ -228,39 +225,6 @@ def test_item_item_part_adds_new_items_without_moving_the_old_scores(markov: Fit
     assert after.shape == (5, markov.split.n_items + 3)
     np.testing.assert_allclose(after[:, : markov.split.n_items], before, rtol=1e-5, atol=1e-5)
     assert inner_product_parts(model) is None  # its score is not user vector · item vector
-
-
-def test_ease_prior_is_eases_weight_under_a_learned_gain(markov: FitData) -> None:
-    """With item_item_init=ease the wide part is EASE's B on the training histories, untouched
-    by training, times a learned gain: its logits are the gain times EASE's scores."""
-    model = SASRec(EASE_PRIOR, SHORT).fit(markov)
-    ease = EASE(EASEConfig(l2=EASE_PRIOR.item_item_l2)).fit(markov)
-    assert model.net is not None and model.net.wide is not None
-    wide = model.net.wide
-    fixed = wide.weight.detach()[1 : markov.split.n_items + 1].numpy()
-    np.testing.assert_allclose(fixed, ease.weights, atol=1e-6)
-    gain = float(wide.gain.detach())
-    assert gain != 10.0 and model.fit_info.extra["item_item_gain"] == round(gain, 4)  # it was learned
-    histories = [h for h in markov.split.test()[0] if len(set(h.tolist())) == len(h)][:6]
-    x = model._inputs(histories)
-    with torch.no_grad():
-        logits = wide.eval()(x).numpy()
-    np.testing.assert_allclose(logits, gain * ease.score(histories), rtol=1e-4, atol=1e-4)
-
-
-def test_item_item_settings_need_the_wide_part() -> None:
-    with pytest.raises(ValueError, match="need item_item=true"):
-        replace(SMALL_SASREC, item_item_init="ease")
-    with pytest.raises(ValueError, match="need item_item=true"):
-        replace(SMALL_SASREC, item_item_l2=30.0)
-
-
-def test_item_item_part_saved_without_a_gain_loads_with_gain_one() -> None:
-    wide = ItemItem(n_items=4, dropout=0.0)
-    state = {"weight": torch.randn(6, 4)}  # as saved before the part had a gain
-    wide.load_state_dict(state)
-    assert float(wide.gain) == 1.0 and not wide.gain.requires_grad
-    torch.testing.assert_close(wide.weight.detach(), state["weight"])
 
 
 def test_sasrec_training_is_reproducible(markov: FitData) -> None:

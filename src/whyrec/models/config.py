@@ -194,14 +194,6 @@ class ArchitectureConfig(Config):
     # catalogues up to ITEM_ITEM_MAX_ITEMS items, with the causal objective and the full softmax
     item_item: bool = False
     item_item_decay: float = setting(0.0, ge=0)  # AdamW weight decay of that part alone
-    # "ease": the wide part is EASE's closed-form weight on the training histories, held fixed
-    # under a learned gain, so the network learns what EASE misses ("zeros": learned from zero)
-    item_item_init: Literal["zeros", "ease"] = "zeros"
-    item_item_l2: float | None = setting(None, gt=0)  # EASE's λ for it (None: chosen on validation)
-
-    def check(self) -> None:
-        if not self.item_item and (self.item_item_init != "zeros" or self.item_item_l2 is not None):
-            raise ValueError("item_item_init and item_item_l2 set the wide part: they need item_item=true")
 
 
 #: the largest catalogue the wide item-to-item part accepts: its weight has n_items² floats

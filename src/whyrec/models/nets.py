@@ -6,9 +6,7 @@ Index conventions inside the nets: 0 is padding, items are 1..n_items, n_items +
 from __future__ import annotations
 
 import math
-from typing import Any
 
-import numpy as np
 import torch
 from torch import nn
 
@@ -254,24 +252,10 @@ class ItemItem(nn.Module):
     Items added after training have no weight to or from them: the output covers the trained
     items only, and the model adds nothing for the others."""
 
-    def __init__(self, n_items: int, dropout: float, fixed: bool = False) -> None:
-        """FIXED: the weight is held fixed (set by :meth:`fix`, EASE's) under a learned gain;
-        otherwise it is learned from zero and the gain stays 1."""
+    def __init__(self, n_items: int, dropout: float) -> None:
         super().__init__()
         self.dropout = dropout
-        # rows: padding, items, [MASK]
-        self.weight = nn.Parameter(torch.zeros(n_items + 2, n_items), requires_grad=not fixed)
-        # about the size of a softmax logit for EASE's scores, which are mostly below one
-        self.gain = nn.Parameter(torch.tensor(10.0 if fixed else 1.0), requires_grad=fixed)
-
-    def fix(self, weight: np.ndarray) -> None:
-        """Hold WEIGHT (n_items, n_items; row: from, column: to) as the item-to-item weight."""
-        with torch.no_grad():
-            self.weight[1 : self.weight.shape[1] + 1] = torch.from_numpy(np.asarray(weight, np.float32))
-
-    def _load_from_state_dict(self, state_dict: dict, prefix: str, *args: Any) -> None:
-        state_dict.setdefault(prefix + "gain", torch.tensor(1.0))  # saved before the gain existed
-        super()._load_from_state_dict(state_dict, prefix, *args)
+        self.weight = nn.Parameter(torch.zeros(n_items + 2, n_items))  # rows: padding, items, [MASK]
 
     def forward(self, x: torch.Tensor, positions: torch.Tensor | None = None) -> torch.Tensor:
         """(B, L) item indices -> (T, n_items): for each of the T True entries of POSITIONS (B, L),
@@ -294,10 +278,9 @@ class ItemItem(nn.Module):
         rows, _, cols = member.nonzero(as_tuple=True)  # row-major: the sums come out in order
         offsets = torch.cat([sizes.new_zeros(1), sizes.cumsum(0)[:-1]])
         weights = torch.full(rows.shape, scale, device=x.device) if scale != 1.0 else None
-        summed = nn.functional.embedding_bag(
+        return nn.functional.embedding_bag(
             x[rows, cols], self.weight, offsets, mode="sum", per_sample_weights=weights
         )
-        return summed * self.gain
 
 
 # sharing states among rows that begin alike (SASRecNet.last_states): from this many rows, when

@@ -20,7 +20,6 @@ class SASRecConfig(ArchitectureConfig):
     mask_prob: float = setting(0.2, gt=0, lt=1)  # masked objective only
 
     def check(self) -> None:
-        super().check()
         if self.dim % self.n_heads:
             raise ValueError(f"dim ({self.dim}) must be divisible by n_heads ({self.n_heads})")
 

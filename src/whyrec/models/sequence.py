@@ -33,7 +33,6 @@ from whyrec.models.config import (
     ItemEmbeddingConfig,
     TrainingConfig,
 )
-from whyrec.models.ease import EASE, EASEConfig
 from whyrec.models.losses import (
     candidate_set,
     candidate_softmax,
@@ -90,7 +89,6 @@ class SequenceModel:
         # the sampled softmax: each column's share of the training targets (None: full softmax)
         self._target_probs: torch.Tensor | None = None
         self._candidates = 0  # candidates scored over all steps (sampled softmax)
-        self._wide_info: dict[str, Any] = {}  # how the wide part's fixed weight was fitted
 
     @property
     def fitted(self) -> bool:
@@ -131,15 +129,8 @@ class SequenceModel:
                     f"item_item needs n_items² weights: {n_items:,} items is over the limit of "
                     f"{ITEM_ITEM_MAX_ITEMS:,}; train without it"
                 )
-            net.wide = ItemItem(n_items, self.config.dropout, fixed=self.config.item_item_init == "ease")
+            net.wide = ItemItem(n_items, self.config.dropout)
         return net
-
-    def _ease_weight(self, data: FitData) -> np.ndarray:
-        """EASE's item-to-item weight on the training histories (λ as ``item_item_l2``, else
-        chosen on validation by EASE's own search), the wide part's fixed weight."""
-        ease = EASE(EASEConfig(l2=self.config.item_item_l2)).fit(data)
-        self._wide_info = {"item_item_l2": ease.l2, "ease_seconds": round(ease.fit_info.train_seconds, 2)}
-        return np.asarray(ease.weights)
 
     # -- training ---------------------------------------------------------------------------
     def _loss(
@@ -216,10 +207,7 @@ class SequenceModel:
         if config.device == "cuda" and not torch.cuda.is_available():
             raise WhyrecError("device cuda: torch sees no CUDA GPU here")
         device = torch.device("cuda", torch.cuda.current_device()) if config.device == "cuda" else None
-        net = self._make_net(data.item_vectors, seen)
-        if net.wide is not None and self.config.item_item_init == "ease":
-            net.wide.fix(self._ease_weight(data))
-        net = net.to(device)
+        net = self._make_net(data.item_vectors, seen).to(device)
         if processes.rank:  # the same initial weights, but each process its own dropout and draws
             torch.manual_seed(config.seed + 100_003 * processes.rank)
         generator = torch.Generator().manual_seed(config.seed + 100_003 * processes.rank)
@@ -342,8 +330,6 @@ class SequenceModel:
                 "epoch_valid_seconds": epoch_seconds["valid"],
                 "valid_users": len(valid_targets),
                 **self._loss_info(processes, batches * (epoch + 1)),
-                **self._wide_info,
-                **({"item_item_gain": round(net.wide.gain.item(), 4)} if net.wide is not None else {}),
             },
         )
         return self
