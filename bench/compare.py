@@ -50,6 +50,18 @@ REFERENCE = ROOT.parent / "shared" / "reference" / "sasrec_reference.py"
 REUSED = ("reference:", "recbole:")  # the rows --reuse takes from an earlier run
 
 
+def reused_rows(rows: list[dict], source: str, also: tuple[str, ...], fresh_reference: bool) -> list[dict]:
+    """The rows of an earlier run that ``--reuse`` carries over, marked with their SOURCE: the
+    reference's (unless FRESH_REFERENCE) and RecBole's, and whyrec's models named in ALSO."""
+
+    def carried(model: str) -> bool:
+        if model.startswith("reference:"):
+            return not fresh_reference
+        return model.startswith(REUSED) or model in also
+
+    return [dict(r, reused_from=source) for r in rows if carried(str(r["model"]))]
+
+
 def reference_reads(spec: str) -> bool:
     """The reference's loader knows two layouts: ml-100k's u.data and the atomic amazon files."""
     kind, path = spec.split(":", 1)
@@ -241,12 +253,7 @@ def main() -> None:
         old = json.loads(args.reuse.read_text())
         old_rows = old["rows"] if isinstance(old, dict) else old
         also = tuple(filter(None, args.reuse_also.split(",")))
-        reused = [
-            dict(r, reused_from=str(args.reuse))
-            for r in old_rows
-            if str(r["model"]).startswith(REUSED) or r["model"] in also
-            if not (args.fresh_reference and str(r["model"]).startswith("reference:"))
-        ]
+        reused = reused_rows(old_rows, str(args.reuse), also, args.fresh_reference)
         rows += reused
         args.no_reference = args.no_reference or any(r["model"].startswith("reference:") for r in reused)
         made = subprocess.run(
