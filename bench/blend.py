@@ -7,6 +7,10 @@ what it chooses on validation, never by test.
 
     python -m bench.blend runs/scientific/hybrid --content-weights 0,0.5,1,1.5,2,3 \\
         --out bench/results/blend-scientific.json
+
+``--test-ceiling`` also chooses the weights on test, once: the most that any weights of the grid
+can reach on test, which bounds what a better choice on validation could buy. It is reported
+apart from the rows and is never a result of the hybrid.
 """
 
 from __future__ import annotations
@@ -43,6 +47,12 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--cf-weights", type=weights, help="candidate β (default: the run's)")
     parser.add_argument("--content-weights", type=weights, help="candidate α (default: the run's)")
     parser.add_argument("--ease-weights", type=weights, help="candidate γ (default: the run's)")
+    parser.add_argument(
+        "--test-ceiling",
+        action="store_true",
+        help="also choose this grid's weights on test: the most any of them can reach there (an upper "
+        "bound for judging the grid, never a result)",
+    )
     parser.add_argument("--out", type=Path, default=Path("bench/out/blend.json"))
     args = parser.parse_args(argv)
 
@@ -85,8 +95,20 @@ def main(argv: list[str] | None = None) -> int:
         })  # fmt: skip
         print(f"{name:15s} chose cf {w.cf:g}, content {w.content:g}, ease {w.ease:g}: validation NDCG@10 "
               f"{best:.4f}, test {result['NDCG@10']:.4f} ± {result['NDCG@10_se']:.4f}")  # fmt: skip
+    payload: dict[str, Any] = {"run": str(args.run), "dataset": spec, "rows": rows}
+    if args.test_ceiling:
+        model.config = wider
+        ceiling = model.choose_weights(*test)  # chosen on test: a bound, never a result
+        w = model.weights
+        payload["test_ceiling"] = {
+            "chosen_on": "test",
+            "chosen": {"cf": w.cf, "content": w.content, "ease": w.ease},
+            "test_NDCG@10": round(ceiling, 5),
+        }
+        print(f"test ceiling    chosen on test: cf {w.cf:g}, content {w.content:g}, ease {w.ease:g}, "
+              f"test NDCG@10 {ceiling:.4f} (no weights of this grid do better there)")  # fmt: skip
     config = {"run": str(args.run), "dataset": spec, **{k: list(v) for k, v in changes.items()}}
-    out = write_result(args.out, {"run": str(args.run), "dataset": spec, "rows": rows}, config)
+    out = write_result(args.out, payload, config)
     print(f"wrote {out}")
     return 0
 
