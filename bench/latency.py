@@ -13,6 +13,7 @@ reported on its own line.
 from __future__ import annotations
 
 import argparse
+import functools
 import os
 import platform
 import random
@@ -102,14 +103,28 @@ def main(argv: list[str] | None = None) -> int:
     live.recommend_explained(state(warm), k, "en")
     top_items = {u: rec.recommend(u, k=1)[0].item_id for u in users}
 
-    explained = [lambda u=u: live.recommend_explained(state(u), k, "en") for u in users]
+    # each call looks its user's session up when it runs, as a request does
+    def recommend(u: str) -> object:
+        return live.recommend(state(u), k)
+
+    def recommend_explained(u: str) -> object:
+        return live.recommend_explained(state(u), k, "en")
+
+    def explain_top(u: str) -> object:
+        return live.explain(state(u), top_items[u], k, "en")
+
+    def core_recommend(u: str) -> object:
+        return rec.recommend(u, k=k)
+
+    def each_user(call: Callable[[str], object]) -> list[Callable[[], object]]:
+        return [functools.partial(call, u) for u in users]
+
+    explained = each_user(recommend_explained)
     kinds: dict[str, list[Callable[[], object]]] = {
-        "recommend": [lambda u=u: live.recommend(state(u), k) for u in users],
+        "recommend": each_user(recommend),
         "recommend+explain": explained,
-        "explain one (with counterfactual)": [
-            lambda u=u: live.explain(state(u), top_items[u], k, "en") for u in users
-        ],
-        "core Recommender.recommend": [lambda u=u: rec.recommend(u, k=k) for u in users],
+        "explain one (with counterfactual)": each_user(explain_top),
+        "core Recommender.recommend": each_user(core_recommend),
     }
     results: dict[str, Any] = {"in_process": {}, "http": {}}
     # a user's first request also computes their interest profile (then cached): measured apart
