@@ -101,14 +101,20 @@ def test_blend_reproduces_the_runs_choice_and_searches_a_wider_grid(tiny: str, t
                     "--encoder", "hashing", "--out", str(run), *fast],
                    cwd=ROOT, env=env, check=True, capture_output=True, timeout=300)  # fmt: skip
     out = tmp_path / "blend.json"
-    run_bench("blend", str(run), "--content-weights", "0,0.5,1,2,4", "--out", str(out))
-    own, wider = stamped(out)["rows"]
+    run_bench("blend", str(run), "--content-weights", "0,0.5,1,2,4", "--test-ceiling", "--out", str(out))
+    result = stamped(out)
+    own, wider = result["rows"]
     trained = json.loads((run / "metrics.json").read_text())
     trained = trained[0] if isinstance(trained, list) else trained
     assert own["valid_NDCG@10"] == pytest.approx(trained["valid_NDCG@10"], abs=1e-5)
     assert own["test_NDCG@10"] == pytest.approx(trained["NDCG@10"], abs=1e-5)
     assert wider["valid_NDCG@10"] >= own["valid_NDCG@10"]  # its candidates hold the run's
     assert wider["candidates"]["content"] == [0, 0.5, 1, 2, 4]
+    # weights chosen on test: no candidate of the grid, the ones chosen on validation among them,
+    # does better on test
+    ceiling = result["test_ceiling"]
+    assert ceiling["chosen_on"] == "test" and ceiling["chosen"]["content"] in wider["candidates"]["content"]
+    assert ceiling["test_NDCG@10"] >= max(own["test_NDCG@10"], wider["test_NDCG@10"]) - 1e-5
 
 
 def test_nproc(tiny: str, tmp_path: Path) -> None:
