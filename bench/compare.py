@@ -341,8 +341,10 @@ def main() -> None:
         name: {role: c.to_dict() if hasattr(c, "to_dict") else str(c) for role, c in m.configs().items()}
         for name, m in models.items()
     }
-    write_result(args.out.with_suffix(".json"), {"rows": rows, "ratios": ratios, "notes": notes}, config)
-    (args.out.parent / f"{args.out.name}_cold_start.json").write_text(json.dumps(extra, indent=2))
+    payload = {"rows": rows, "ratios": ratios, "notes": notes}
+    if extra:  # measured in this run (not with --no-cold-start): stamped with the rows it goes with
+        payload["cold_start"] = extra
+    write_result(args.out.with_suffix(".json"), payload, config)
     if running:  # their curves so far
         (args.out.parent / f"{args.out.name}_recbole_running.json").write_text(json.dumps(running, indent=2))
     images = plots(rows, args.out) + curve_plot(rows + running, args.out)

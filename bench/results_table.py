@@ -8,7 +8,7 @@
 
 ``--cold-start`` reads bench/cold_start.py output: one row per variant, validation and test.
 
-``--harness`` reads bench/compare.py output (with its ``*_cold_start.json`` beside it) and adds,
+``--harness`` reads bench/compare.py output (its cold-start figures included, when measured) and adds,
 per dataset, figures computed from the rows: the two peer ratios (whyrec's side chosen on
 validation), and whyrec sasrec's time to its best validation epoch over the reference's.
 """
@@ -163,9 +163,8 @@ def load_rows(path: Path) -> tuple[list[dict], dict]:
 
 def harness(paths: list[str]) -> None:
     for path in map(Path, paths):
-        rows, _ = load_rows(path)
-        cold_path = path.with_name(f"{path.stem}_cold_start.json")
-        cold = json.loads(cold_path.read_text()) if cold_path.exists() else {}
+        rows, payload = load_rows(path)
+        cold = payload.get("cold_start", {})
         print(f"**{str(rows[0]['dataset']).split('/')[-1]}**\n")
         print(harness_table(rows))
         print()

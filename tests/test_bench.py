@@ -165,6 +165,8 @@ def test_compare_with_peers(tiny: str, tmp_path: Path) -> None:
     result = stamped(out.with_suffix(".json"))
     assert {"pop", "itemknn", "ease"} <= {row["model"] for row in result["rows"]}
     assert result["stamp"]["config"]["model_settings"]["ease"]["config"]["lambdas"] == [5.0, 50.0]
+    # not measured, so no cold-start figures: neither in the payload nor in a file beside it
+    assert "cold_start" not in result and not list(tmp_path.glob("*cold_start*"))
 
 
 def test_lm_frozen_variants_and_table(tiny: str, tmp_path: Path) -> None:
