@@ -107,8 +107,8 @@ def main(argv: list[str] | None = None) -> int:
         }
         print(f"test ceiling    chosen on test: cf {w.cf:g}, content {w.content:g}, ease {w.ease:g}, "
               f"test NDCG@10 {ceiling:.4f} (no weights of this grid do better there)")  # fmt: skip
-    config = {"run": str(args.run), "dataset": spec, **{k: list(v) for k, v in changes.items()}}
-    out = write_result(args.out, payload, config)
+    settings = {"run": str(args.run), "dataset": spec, **{k: list(v) for k, v in changes.items()}}
+    out = write_result(args.out, payload, settings)
     print(f"wrote {out}")
     return 0
 

@@ -49,7 +49,7 @@ def main() -> None:
     def ndcg(weights: dict[str, float]) -> dict[str, float]:
         out = {}
         for k, (histories, targets) in splits.items():
-            blended = sum(w * parts[name][k] for name, w in weights.items())
+            blended = np.sum([w * parts[name][k] for name, w in weights.items()], axis=0)
             ranks = target_ranks(mask_seen(blended, histories), targets)
             out[f"{k}_NDCG@10"] = round(metrics_from_ranks(ranks)["NDCG@10"], 5)
         return out

@@ -71,8 +71,8 @@ def run(args: argparse.Namespace) -> None:
         "note": "timings on a shared 2-core machine",
         "rows": rows,
     }
-    config = {"variants": args.variants, "adapt": args.adapt, "max_epochs": args.max_epochs}
-    write_result(args.out, payload, config)
+    settings = {"variants": args.variants, "adapt": args.adapt, "max_epochs": args.max_epochs}
+    write_result(args.out, payload, settings)
 
 
 def table(paths: list[Path]) -> str:

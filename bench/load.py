@@ -258,8 +258,8 @@ def main(argv: list[str] | None = None) -> int:
         stored = {e.event_id: e for e in store.events() if e.user_id in set(users)}
     finally:
         store.close()
-    lost = sum(1 for _user, event_id, value in result["acked"]
-               if event_id not in stored or float(stored[event_id].value) != value)  # type: ignore[arg-type]  # fmt: skip
+    lost = len([event_id for _user, event_id, value in result["acked"]
+                if event_id not in stored or float(stored[event_id].value) != value])  # type: ignore[arg-type]  # fmt: skip
     all_latencies = [s for samples in result["latencies"].values() for s in samples]
     n_requests = len(all_latencies) + sum(result["errors"].values())
     payload = {

@@ -17,7 +17,6 @@ test figures for reference (its Trainer scores from the training items only).
 from __future__ import annotations
 
 import argparse
-import sys
 from pathlib import Path
 
 from bench.common import write_result
@@ -93,4 +92,4 @@ def main() -> None:
 
 
 if __name__ == "__main__":
-    sys.exit(main())
+    main()

@@ -14,6 +14,7 @@ from __future__ import annotations
 import argparse
 import json
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 
@@ -36,7 +37,7 @@ def main() -> None:
     args = parser.parse_args()
     prepared = prepare(args.dataset)
     histories, targets = prepared.split.test()
-    rows = []
+    rows: list[dict[str, Any]] = []
     for text in args.variants:
         settings = parse_settings([pair for pair in text.split(",") if pair])
         model = build_models([args.model], settings)[args.model]
@@ -45,7 +46,7 @@ def main() -> None:
         ndcg = ndcg_per_user(ranks, 10)  # ties count half, as in evaluation
         info = model.fit_info
         epochs = info.extra["epochs_run"]
-        row = {
+        row: dict[str, Any] = {
             "variant": text or "defaults",
             "loss": info.extra["loss"],
             "valid_NDCG@10": round(info.best_valid_ndcg10 or 0.0, 5),
