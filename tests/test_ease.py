@@ -13,9 +13,11 @@ import pytest
 from whyrec.cli import main
 from whyrec.data import leave_one_out, load_dataset
 from whyrec.errors import WhyrecError
+from whyrec.explain.context import occluded
 from whyrec.metrics import evaluate
 from whyrec.models import FitData, Hybrid, HybridConfig, Popularity, SASRec, Scorer
-from whyrec.models.ease import EASE, EASEConfig, binary_matrix, ease_weights
+from whyrec.models.base import HIDDEN, reads_positions
+from whyrec.models.ease import EASE, EASEConfig, binary_matrix, ease_weights, recency_matrix
 from whyrec.training import build_models
 
 from .conftest import markov_sequences, shared, write_csv
@@ -52,7 +54,7 @@ def test_ease_recovers_cooccurrence_blocks() -> None:
     rng = np.random.default_rng(1)
     sequences = [list(rng.permutation(5) + (user % 6) * 5) for user in range(240)]
     split = make_split(sequences)  # whole blocks: train() would keep 3 of the 5, anti-correlated
-    model = EASE(EASEConfig(l2=1.0)).fit_histories(split.full(), split.n_items)
+    model = EASE(EASEConfig(l2=1.0, decay=1.0)).fit_histories(split.full(), split.n_items)
     for b in range(6):
         history = np.array([b * 5, b * 5 + 1])
         scores = model.score([history])[0]
@@ -60,41 +62,59 @@ def test_ease_recovers_cooccurrence_blocks() -> None:
         assert set(np.argsort(-scores)[:3].tolist()) == {b * 5 + 2, b * 5 + 3, b * 5 + 4}
 
 
-def test_lambda_is_the_validation_best_of_the_grid(noisy: FitData) -> None:
-    model = EASE(EASEConfig(lambdas=(0.1, 10.0, 1000.0))).fit(noisy)
+def test_lambda_and_decay_are_the_validation_best_of_the_grid(noisy: FitData) -> None:
+    model = EASE(EASEConfig(lambdas=(0.1, 10.0, 1000.0), decays=(1.0, 0.5))).fit(noisy)
     grid = model.fit_info.extra["grid"]
-    assert [g["l2"] for g in grid] == [0.1, 10.0, 1000.0]
+    assert [(g["l2"], g["decay"]) for g in grid] == [(a, d) for a in (0.1, 10.0, 1000.0) for d in (1.0, 0.5)]
     best = max(grid, key=lambda g: g["valid_NDCG@10"])
-    assert model.l2 == best["l2"] and model.fit_info.best_valid_ndcg10 == pytest.approx(
-        best["valid_NDCG@10"], abs=1e-5
-    )
-    # the kept weights are those of the chosen λ, and they score validation as recorded
-    fixed = EASE(EASEConfig(l2=model.l2)).fit(noisy)
+    assert (model.l2, model.decay) == (best["l2"], best["decay"])
+    assert model.fit_info.best_valid_ndcg10 == pytest.approx(best["valid_NDCG@10"], abs=1e-5)
+    # the kept weights are those of the chosen λ, and with that decay they score validation as recorded
+    fixed = EASE(EASEConfig(l2=model.l2, decay=model.decay)).fit(noisy)
     np.testing.assert_allclose(fixed.weights, model.weights)
     assert fixed.fit_info.extra["grid"] == []
     histories, targets = noisy.split.valid()
     valid = evaluate(model, histories, targets, noisy.split.n_items)["NDCG@10"]
     assert valid == pytest.approx(best["valid_NDCG@10"], abs=1e-5)
-    # co-occurrence along a noisy chain: EASE (order-blind) is well above popularity
-    assert valid > 1.5 * evaluate(Popularity().fit(noisy), histories, targets, noisy.split.n_items)["NDCG@10"]
+    # co-occurrence along a noisy chain: EASE is well above popularity
+    plain = max(g["valid_NDCG@10"] for g in grid if g["decay"] == 1.0)
+    assert plain > 1.5 * evaluate(Popularity().fit(noisy), histories, targets, noisy.split.n_items)["NDCG@10"]
+    # and on a Markov chain the newest item says most about the next one: the decay wins
+    assert model.decay == 0.5 and valid > plain + 0.01
 
 
-def test_contributions_are_exact_and_equal_occlusion(noisy: FitData) -> None:
-    model = EASE(EASEConfig(l2=5.0)).fit(noisy)
+def test_recency_weights_count_the_items_after_each_latest_occurrence() -> None:
+    """Known answer: ages 3, 1 (the latest of item 2's two slots), 0; a hidden slot keeps its place."""
+    history = np.array([5, 2, HIDDEN, 2, 7])
+    row = recency_matrix([history], 8, 0.5).toarray()[0]
+    expected = np.zeros(8)
+    expected[[5, 2, 7]] = [0.5**4, 0.5**1, 1.0]
+    np.testing.assert_allclose(row, expected)
+    np.testing.assert_array_equal(
+        recency_matrix([history], 8, 1.0).toarray(), binary_matrix([history[history >= 0]], 8).toarray()
+    )
+
+
+@pytest.mark.parametrize("decay", [1.0, 0.7])
+def test_contributions_are_exact_and_equal_occlusion(noisy: FitData, decay: float) -> None:
+    model = EASE(EASEConfig(l2=5.0, decay=decay)).fit(noisy)
+    assert reads_positions(model) == (decay < 1)
     history = next(h for h in noisy.split.test()[0] if len(set(h.tolist())) == len(h) > 5)
     scores = model.score([history])[0]
     for item in (0, 7, int(np.argmax(scores))):
         contributions = model.contributions(history, item)
         assert contributions.sum() == pytest.approx(scores[item], rel=1e-5, abs=1e-6)
         for p in range(len(history)):
-            occluded = model.score([np.delete(history, p)])[0][item]
-            assert scores[item] - occluded == pytest.approx(contributions[p], rel=1e-4, abs=1e-6)
+            hidden = model.score([occluded(history, [p], "mask", reads_positions(model))])[0][item]
+            assert scores[item] - hidden == pytest.approx(contributions[p], rel=1e-4, abs=1e-6)
+            if decay == 1.0:  # order-blind: removing the item is hiding it
+                assert model.score([np.delete(history, p)])[0][item] == pytest.approx(hidden, abs=1e-6)
     assert np.ptp(model.contributions(history, 7)) > 0  # not a constant share
-    # an item seen twice counts once: its weight is split between its positions
+    # an item seen twice counts once, with its newest slot's weight, split between its positions
     repeated = np.array([history[0], history[1], history[0]])
     contributions = model.contributions(repeated, 7)
     assert contributions[0] == contributions[2]
-    without = model.score([np.array([history[1]])])[0][7]
+    without = model.score([np.array([HIDDEN, history[1], HIDDEN])])[0][7]
     assert model.score([repeated])[0][7] - without == pytest.approx(contributions[[0, 2]].sum(), abs=1e-6)
 
 
@@ -166,7 +186,7 @@ def test_hybrid_without_ease_weights_leaves_ease_out(noisy: FitData, sasrec: SAS
 def test_ease_on_ml100k_beats_popularity_on_validation() -> None:
     split = leave_one_out(load_dataset(f"movielens:{shared('ml-100k')}"))
     histories, targets = split.valid()
-    model = EASE(EASEConfig(l2=100.0)).fit_histories(split.train(), split.n_items)
+    model = EASE(EASEConfig(l2=100.0, decay=1.0)).fit_histories(split.train(), split.n_items)
     pop = Popularity().fit(FitData(split, np.zeros((split.n_items, 1), np.float32), progress=False))
     ease = evaluate(model, histories, targets, split.n_items)["NDCG@10"]
     assert ease > 1.5 * evaluate(pop, histories, targets, split.n_items)["NDCG@10"]

@@ -89,7 +89,8 @@ def test_the_hybrid_hides_in_place_for_its_networks_and_drops_the_slot_for_its_o
     hybrid.adopt([sasrec])
     hybrid.fit(FitData(prepared.split, prepared.item_vectors, progress=False))
     assert reads_positions(hybrid)
-    hybrid.weights = replace(hybrid.weights, cf=1.0, content=1.0)  # every part takes part
+    hybrid.weights = replace(hybrid.weights, cf=1.0, content=1.0, ease=1.0)  # every part takes part
+    hybrid.ease.decay = 0.5  # an EASE that weighs items by recency reads where each one stands
     history = prepared.split.test()[0][0]
     hidden = occluded(history, [len(history) - 2], "mask", True)
     read: dict[str, list[np.ndarray]] = {}
@@ -104,6 +105,7 @@ def test_the_hybrid_hides_in_place_for_its_networks_and_drops_the_slot_for_its_o
     scores = hybrid.score([hidden])
     assert np.isfinite(scores).all()
     assert read["sequence_0"][0].tolist() == hidden.tolist()  # the network reads the slot
+    assert read["ease"][0].tolist() == hidden.tolist()  # and so does EASE with a decay
     for name in ("cf", "content"):  # the parts that ignore order read the visible items only
         assert read[name][0].tolist() == visible(hidden).tolist()
     # the hidden item is not treated as seen: only visible items are pushed to the bottom

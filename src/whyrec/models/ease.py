@@ -5,9 +5,13 @@ min ‖X − XB‖² + λ‖B‖² subject to diag(B) = 0 in closed form:
 
     P = (G + λI)⁻¹,   B = I − P·diag(1/diag(P))   (so B[j, i] = −P[j, i] / P[i, i], B[i, i] = 0)
 
-and scores item i for a history as the sum of B[h, i] over the distinct items h in it. λ is
-chosen among ``lambdas`` by validation NDCG@10 (or fixed by ``l2``). B is a dense n×n matrix and
-inverting G costs n³: catalogues above ``max_items`` are refused rather than run out of memory.
+and scores item i for a history as the sum of w_h·B[h, i] over the distinct items h in it. The
+weight w_h = decay^age reads the order of the history, as the time-decayed item-item models of
+session recommendation do (Choi et al., "Session-aware Linear Item-Item Models", 2021): age is
+the number of items after h's latest occurrence, so the newest item weighs 1, and decay 1 is
+Steck's EASE, every item weighing 1. λ and the decay are chosen together among ``lambdas`` and
+``decays`` by validation NDCG@10 (or fixed by ``l2`` and ``decay``). B is a dense n×n matrix and inverting
+G costs n³: catalogues above ``max_items`` are refused rather than run out of memory.
 """
 
 from __future__ import annotations
@@ -25,7 +29,7 @@ import scipy.sparse as sp
 
 from whyrec.errors import WhyrecError
 from whyrec.metrics import mask_seen, metrics_from_ranks, target_ranks
-from whyrec.models.base import FitData, FitInfo
+from whyrec.models.base import HIDDEN, FitData, FitInfo, visible
 from whyrec.models.config import Config, setting
 
 log = logging.getLogger(__name__)
@@ -36,12 +40,17 @@ class EASEConfig(Config):
     # candidate L2 strengths, the one with the best validation NDCG@10 is kept
     lambdas: tuple[float, ...] = setting((10.0, 30.0, 100.0, 300.0, 1000.0, 3000.0), gt=0)
     l2: float | None = setting(None, gt=0)  # a fixed strength instead of the search over lambdas
+    # candidate weights of a history item per item after it (the newest weighs 1; 1 = plain EASE)
+    decays: tuple[float, ...] = setting((1.0, 0.9, 0.8, 0.7, 0.5), gt=0, le=1)
+    decay: float | None = setting(None, gt=0, le=1)  # a fixed decay instead of the search over decays
     # B and the Gram matrix are dense n×n float64 (8·n² bytes each, 800 MB for 10,000 items)
     max_items: int = setting(12_000, ge=1)
 
     def check(self) -> None:
         if not self.lambdas and self.l2 is None:
             raise ValueError("lambdas needs at least one candidate (or set l2)")
+        if not self.decays:
+            raise ValueError("decays needs at least one candidate (1 for plain EASE)")
 
 
 def binary_matrix(histories: Sequence[np.ndarray], n_items: int) -> sp.csr_matrix:
@@ -56,6 +65,29 @@ def binary_matrix(histories: Sequence[np.ndarray], n_items: int) -> sp.csr_matri
     return matrix
 
 
+def recency_matrix(histories: Sequence[np.ndarray], n_items: int, decay: float) -> sp.csr_matrix:
+    """(users, items) with decay^age where the item is in the user's history, age counting the
+    slots after its latest occurrence (a :data:`HIDDEN` slot keeps its place and weighs nothing);
+    with decay 1, :func:`binary_matrix`."""
+    if decay == 1.0:
+        return binary_matrix([visible(h) for h in histories], n_items)
+    lengths = np.array([len(h) for h in histories], dtype=np.int64)
+    rows = np.repeat(np.arange(len(histories)), lengths)
+    cols = np.concatenate(histories) if len(histories) else np.zeros(0, dtype=np.int64)
+    ends = np.repeat(np.cumsum(lengths), lengths)
+    ages = ends - 1 - np.arange(len(cols))  # items after each slot in its own history
+    shown = cols != HIDDEN
+    rows, cols, ages = rows[shown], cols[shown], ages[shown]
+    # an item's latest occurrence sets its weight (a csr_matrix would sum the duplicates)
+    keyed = rows * n_items + cols
+    order = np.lexsort((ages, keyed))  # by (user, item) pair, the smallest age first
+    first = np.ones(len(order), dtype=bool)
+    first[1:] = keyed[order][1:] != keyed[order][:-1]
+    kept = order[first]
+    weights = np.power(decay, ages[kept].astype(np.float64))
+    return sp.csr_matrix((weights, (rows[kept], cols[kept])), shape=(len(histories), n_items))
+
+
 def ease_weights(gram: np.ndarray, l2: float) -> np.ndarray:
     """B from the Gram matrix XᵀX and the L2 strength (float32, zero diagonal)."""
     regularised = gram.copy()
@@ -67,10 +99,12 @@ def ease_weights(gram: np.ndarray, l2: float) -> np.ndarray:
 
 
 class EASE:
-    """Closed-form item-item regression: score(i) = Σ over distinct history items h of B[h, i].
+    """Closed-form item-item regression: score(i) = Σ over distinct history items h of w_h·B[h, i].
 
     The score is a plain sum, so each history item's contribution is exact (``contributions``):
-    removing an item from the history lowers every score by exactly its contribution.
+    hiding an item in place lowers every score by exactly its contribution. With the chosen decay
+    below 1 the weights read positions, so removing an item (which makes every older item one
+    newer) differs from hiding it, as for the sequence networks.
     """
 
     name = "ease"
@@ -80,6 +114,7 @@ class EASE:
         self.n_items = 0
         self.weights = np.zeros((0, 0), dtype=np.float32)
         self.l2: float | None = None  # the strength in use
+        self.decay = 1.0  # the recency decay in use
         self.fitted = False
         self.fit_info = FitInfo()
 
@@ -97,7 +132,8 @@ class EASE:
         valid: tuple[Sequence[np.ndarray], np.ndarray] | None = None,
     ) -> Self:
         """Learn B from these histories; λ is ``l2`` if set, else the candidate with the best NDCG@10
-        on VALID (histories, targets); without VALID the search needs ``l2``."""
+        on VALID (histories, targets), chosen with the decay (``decay`` if set, else among
+        ``decays``); without VALID the search needs ``l2`` and ``decay``."""
         if n_items > self.config.max_items:
             gigabytes = 3 * 8 * n_items**2 / 1e9
             raise WhyrecError(
@@ -105,49 +141,65 @@ class EASE:
                 f"{gigabytes:.0f} GB of memory); raise it with --set max_items=N or use itemknn"
             )
         candidates = (self.config.l2,) if self.config.l2 is not None else self.config.lambdas
-        if len(candidates) > 1 and valid is None:
-            raise ValueError("choosing λ among lambdas needs validation histories (or set l2)")
+        decays = (self.config.decay,) if self.config.decay is not None else self.config.decays
+        if (len(candidates) > 1 or len(decays) > 1) and valid is None:
+            raise ValueError("choosing λ and the decay needs validation histories (or set l2 and decay)")
         start = time.perf_counter()
         users = binary_matrix(histories, n_items)
         gram = (users.T @ users).toarray()
         self.n_items = n_items
         grid: list[dict[str, float]] = []
-        best = (-1.0, candidates[0], np.zeros((0, 0), dtype=np.float32))
+        best = (-1.0, candidates[0], decays[0], np.zeros((0, 0), dtype=np.float32))
         for l2 in candidates:
             self.weights = ease_weights(gram, l2)
-            if len(candidates) == 1 or valid is None:
-                best = (float("nan"), l2, self.weights)
+            if (len(candidates) == 1 and len(decays) == 1) or valid is None:
+                best = (float("nan"), l2, decays[0], self.weights)
                 break
-            scores = mask_seen(self.score(valid[0]).astype(np.float64), valid[0])
-            ndcg = metrics_from_ranks(target_ranks(scores, valid[1]))["NDCG@10"]
-            grid.append({"l2": l2, "valid_NDCG@10": round(ndcg, 5)})
-            log.info("ease: λ=%g, validation NDCG@10 %.4f", l2, ndcg)
-            if ndcg > best[0]:
-                best = (ndcg, l2, self.weights)
-        _, self.l2, self.weights = best
+            for decay in decays:
+                self.decay = decay
+                scores = mask_seen(self.score(valid[0]).astype(np.float64), valid[0])
+                ndcg = metrics_from_ranks(target_ranks(scores, valid[1]))["NDCG@10"]
+                grid.append({"l2": l2, "decay": decay, "valid_NDCG@10": round(ndcg, 5)})
+                log.info("ease: λ=%g, decay %g, validation NDCG@10 %.4f", l2, decay, ndcg)
+                if ndcg > best[0]:  # ties keep the earlier candidate
+                    best = (ndcg, l2, decay, self.weights)
+        _, self.l2, self.decay, self.weights = best
         self.fitted = True
         self.fit_info = FitInfo(
             train_seconds=time.perf_counter() - start,
             best_valid_ndcg10=best[0] if grid else None,
-            extra={"l2": self.l2, "grid": grid},
+            extra={"l2": self.l2, "decay": self.decay, "grid": grid},
         )
         return self
 
+    @property
+    def reads_positions(self) -> bool:
+        """With a decay below 1 an item's weight depends on where it stands."""
+        return self.decay < 1.0
+
     def score(self, histories: Sequence[np.ndarray]) -> np.ndarray:
-        users = binary_matrix(histories, self.n_items).astype(np.float32)
+        users = recency_matrix(histories, self.n_items, self.decay).astype(np.float32)
         return np.asarray(users @ self.weights)
 
     def contributions(self, history: np.ndarray, item_idx: int) -> np.ndarray:
-        """Exact contribution of each history position to ``item_idx``'s score. An item that occurs
-        at several positions counts once in the score, so its weight is shared equally among them."""
+        """Exact contribution of each history position to ``item_idx``'s score (a :data:`HIDDEN`
+        slot contributes 0). An item that occurs at several positions counts once in the score,
+        with the weight of its latest occurrence, shared equally among its positions."""
         history = np.asarray(history)
-        _, inverse, counts = np.unique(history, return_inverse=True, return_counts=True)
+        out = np.zeros(len(history))
+        shown = history != HIDDEN
+        if not shown.any():
+            return out
+        weights = recency_matrix([history], self.n_items, self.decay)
+        items, inverse, counts = np.unique(history[shown], return_inverse=True, return_counts=True)
         column = self.weights[:, item_idx].astype(np.float64)
-        return column[history] / counts[inverse]
+        item_weight = np.asarray(weights[0, items].todense()).ravel()
+        out[shown] = (item_weight * column[items])[inverse] / counts[inverse]
+        return out
 
     def save(self, directory: Path) -> None:
         np.save(directory / "ease_weights.npy", self.weights)
-        meta = {"config": self.config.to_dict(), "l2": self.l2}
+        meta = {"config": self.config.to_dict(), "l2": self.l2, "decay": self.decay}
         (directory / "ease_config.json").write_text(json.dumps(meta))
 
     @classmethod
@@ -156,6 +208,7 @@ class EASE:
         model = cls(EASEConfig.from_dict(meta["config"]))
         model.weights = np.load(directory / "ease_weights.npy")
         model.l2 = meta["l2"]
+        model.decay = meta.get("decay", 1.0)  # runs saved before the decay was chosen: plain EASE
         model.n_items = len(model.weights)
         model.fitted = True
         return model

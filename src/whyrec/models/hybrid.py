@@ -22,7 +22,7 @@ import torch
 
 from whyrec.errors import RunError
 from whyrec.metrics import mask_seen, metrics_from_ranks, target_ranks
-from whyrec.models.base import FitData, FitInfo, Scorer, visible
+from whyrec.models.base import FitData, FitInfo, Scorer, reads_positions, visible
 from whyrec.models.config import Config, setting
 from whyrec.models.ease import EASE
 from whyrec.models.gru4rec import GRU4Rec
@@ -226,7 +226,7 @@ class Hybrid:
     """
 
     name = "hybrid"
-    reads_positions = True  # its sequence members do; the other parts read the visible items
+    reads_positions = True  # its sequence members do, and EASE with a decay; the others read visible items
 
     def __init__(
         self,
@@ -371,7 +371,7 @@ class Hybrid:
         ]
         for weight, part in ((w.cf, self.cf), (w.content, self.content), (w.ease, self.ease)):
             if weight:
-                calls.append((weight, partial(part.score, seen)))
+                calls.append((weight, partial(part.score, histories if reads_positions(part) else seen)))
         scores = run_parts([call for _, call in calls])
         return PartScores([(weight, s) for (weight, _), s in zip(calls, scores, strict=True)], seen,
                           self.config.normalise)  # fmt: skip
