@@ -12,6 +12,8 @@ import pytest
 from whyrec.data import ItemCatalog, SequenceSplit, Vocabulary
 from whyrec.explain import ExplainConfig, Explainer, GroundingChecker
 from whyrec.models import FitData, ItemKNN, SASRec, SASRecConfig, TrainingConfig
+from whyrec.models.base import reads_positions
+from whyrec.models.ease import EASE, EASEConfig
 from whyrec.text import HashingEncoder
 from whyrec.training.recommender import Recommender
 
@@ -69,6 +71,21 @@ def test_itemknn_exact_form_equals_occlusion(knn_rec: Recommender) -> None:
         exact = knn_rec.model.contributions(knn_rec.to_indices(history), knn_rec.item_index(target))
         assert start == 0
         np.testing.assert_allclose(occlusion, exact, rtol=1e-5, atol=1e-6)
+
+
+def test_ease_with_a_decay_explains_exactly_when_items_are_hidden_in_place() -> None:
+    """The explainer's in-place occlusion of a recency-weighted EASE gives its exact weighted sum;
+    removal does not (every older item becomes one step newer)."""
+    rec = make_recommender(markov_sequences(120, 20, 10), EASE(EASEConfig(l2=5.0, decay=0.7)))
+    assert isinstance(rec.model, EASE) and reads_positions(rec.model)
+    history = [f"i{i}" for i in (3, 8, 1, 14, 6, 11)]
+    for target in ("i12", "i7", "i0"):
+        masked, start = Explainer(rec, ExplainConfig(occlusion="mask")).contributions(history, target)
+        exact = rec.model.contributions(rec.to_indices(history), rec.item_index(target))
+        assert start == 0
+        np.testing.assert_allclose(masked, exact, rtol=1e-5, atol=1e-6)
+        removed, _ = Explainer(rec, ExplainConfig(occlusion="remove")).contributions(history, target)
+        assert not np.allclose(removed, exact, rtol=1e-5, atol=1e-6)
 
 
 @pytest.fixture(scope="module")
