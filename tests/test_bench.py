@@ -158,6 +158,16 @@ def test_results_table_reads_harness_json() -> None:
     assert "|" in run_bench("results_table", "--readme")
 
 
+def test_results_table_refuses_a_missing_file_in_one_line(tmp_path: Path) -> None:
+    env = {**os.environ, "PYTHONPATH": os.pathsep.join([str(ROOT), str(ROOT / "src")])}
+    for args in ([str(tmp_path / "none.json")], ["--harness", str(tmp_path / "none.json")], ["--bogus"]):
+        done = subprocess.run([sys.executable, "-m", "bench.results_table", *args], cwd=ROOT, env=env,
+                              capture_output=True, text=True, timeout=60)  # fmt: skip
+        assert done.returncode != 0 and len(done.stderr.strip().splitlines()) == 1, done.stderr
+        assert "Traceback" not in done.stderr
+    assert "--readme" in run_bench("results_table", "--help")
+
+
 def test_compare_with_peers(tiny: str, tmp_path: Path) -> None:
     out = tmp_path / "compare"
     run_bench("compare", tiny, "--models", "pop,itemknn,ease", "--peers", "ease", "--no-cold-start",
