@@ -66,16 +66,40 @@ UserCredential = Annotated[Credential, Depends(require_user)]
 AdminCredential = Annotated[Credential, Depends(require_admin)]
 MAX_BLOCKED = 1_000  # names one request may block, items and attributes each
 DEFAULT = "; default: the service's"
-DiversityQuery = Annotated[float | None, Query(ge=0, le=1, description=(
-    "0..1: 0 the plain ranking, 1 as varied as possible (MMR over the items' LM vectors)" + DEFAULT))]
-CalibrateQuery = Annotated[bool | None, Query(description=(
-    "true: match the attribute mix of the user's history (Steck 2018)" + DEFAULT))]
-CapQuery = Annotated[int | None, Query(ge=0, le=1_000, description=(
-    "at most this many items per attribute (genre, category); 0: no cap" + DEFAULT))]
-BlockItemsQuery = Annotated[list[str] | None, Query(description=(
-    "item ids never to show (repeat, or separate with commas); added to the service's blocklist"))]
-BlockAttributesQuery = Annotated[list[str] | None, Query(description=(
-    "attributes whose items are never shown; added to the service's blocklist"))]
+DiversityQuery = Annotated[
+    float | None,
+    Query(
+        ge=0,
+        le=1,
+        description=(
+            "0..1: 0 the plain ranking, 1 as varied as possible (MMR over the items' LM vectors)" + DEFAULT
+        ),
+    ),
+]
+CalibrateQuery = Annotated[
+    bool | None,
+    Query(description=("true: match the attribute mix of the user's history (Steck 2018)" + DEFAULT)),
+]
+CapQuery = Annotated[
+    int | None,
+    Query(
+        ge=0,
+        le=1_000,
+        description=("at most this many items per attribute (genre, category); 0: no cap" + DEFAULT),
+    ),
+]
+BlockItemsQuery = Annotated[
+    list[str] | None,
+    Query(
+        description=(
+            "item ids never to show (repeat, or separate with commas); added to the service's blocklist"
+        )
+    ),
+]
+BlockAttributesQuery = Annotated[
+    list[str] | None,
+    Query(description=("attributes whose items are never shown; added to the service's blocklist")),
+]
 ExcludeItemsQuery = Annotated[list[str] | None, Query(description="the same as block_items")]
 ExcludeAttributesQuery = Annotated[list[str] | None, Query(description="the same as block_attributes")]
 
@@ -107,7 +131,9 @@ def build_router(live: LiveRecommender, search: ItemSearch, answerer: Answerer, 
             return live.controls.with_request(
                 block_items=_names("block_items", block_items, exclude_items),
                 block_attributes=_names("block_attributes", block_attributes, exclude_attributes),
-                diversity=diversity, calibrate=calibrate, max_per_attribute=max_per_attribute,
+                diversity=diversity,
+                calibrate=calibrate,
+                max_per_attribute=max_per_attribute,
             )
         except ValueError as error:  # the controls' own checks
             raise ControlsError(f"invalid ranking controls: {error}") from None
