@@ -71,12 +71,14 @@ def fit_peer(kind: str, train: sp.csr_matrix, settings: dict[str, Any], seed: in
         return Peer("bench:EASE", n_items, lambda x: x @ weights)
     if kind == "als":
         from implicit.cpu.als import AlternatingLeastSquares
+        from threadpoolctl import threadpool_limits
 
-        als = AlternatingLeastSquares(**settings, iterations=15, random_state=seed, num_threads=2)
-        als.fit(train, show_progress=False)
+        with threadpool_limits(1, "blas"):  # implicit runs its own threads; BLAS's inside them oversubscribe
+            als = AlternatingLeastSquares(**settings, iterations=15, random_state=seed, num_threads=2)
+            als.fit(sp.csr_matrix(train), show_progress=False)
 
         def als_score(x: sp.csr_matrix) -> np.ndarray:
-            users = als.recalculate_user(np.arange(x.shape[0]), x)
+            users = als.recalculate_user(np.arange(x.shape[0]), sp.csr_matrix(x))
             return np.asarray(users @ als.item_factors.T)
 
         return Peer("implicit:ALS", n_items, als_score)
