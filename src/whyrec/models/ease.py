@@ -150,19 +150,21 @@ class EASE:
         self.n_items = n_items
         grid: list[dict[str, float]] = []
         best = (-1.0, candidates[0], decays[0], np.zeros((0, 0), dtype=np.float32))
+        search = valid if len(candidates) > 1 or len(decays) > 1 else None  # what the choice is made on
+        # its weighted histories, built once per decay and scored under every λ
+        users_by_decay = {} if search is None else {d: recency_matrix(search[0], n_items, d) for d in decays}
         for l2 in candidates:
-            self.weights = ease_weights(gram, l2)
-            if (len(candidates) == 1 and len(decays) == 1) or valid is None:
-                best = (float("nan"), l2, decays[0], self.weights)
+            weights = ease_weights(gram, l2)
+            if search is None:
+                best = (float("nan"), l2, decays[0], weights)
                 break
             for decay in decays:
-                self.decay = decay
-                scores = mask_seen(self.score(valid[0]).astype(np.float64), valid[0])
-                ndcg = metrics_from_ranks(target_ranks(scores, valid[1]))["NDCG@10"]
+                scores = mask_seen(np.asarray(users_by_decay[decay] @ weights, dtype=np.float64), search[0])
+                ndcg = metrics_from_ranks(target_ranks(scores, search[1]))["NDCG@10"]
                 grid.append({"l2": l2, "decay": decay, "valid_NDCG@10": round(ndcg, 5)})
                 log.info("ease: λ=%g, decay %g, validation NDCG@10 %.4f", l2, decay, ndcg)
                 if ndcg > best[0]:  # ties keep the earlier candidate
-                    best = (ndcg, l2, decay, self.weights)
+                    best = (ndcg, l2, decay, weights)
         _, self.l2, self.decay, self.weights = best
         self.fitted = True
         self.fit_info = FitInfo(
