@@ -287,12 +287,6 @@ def main(paths: list[str]) -> None:
     if paths and paths[0] in ("-h", "--help"):
         print(__doc__)
         return
-    files = paths[1:] if paths and paths[0] in ("--harness", "--cold-start") else paths
-    for path in files if files != ["--readme"] else []:
-        if path.startswith("-"):
-            sys.exit(f"results_table: unknown option {path} (see --help)")
-        if not Path(path).is_file():
-            sys.exit(f"results_table: no results file {path}")
     if paths == ["--readme"]:
         print(
             readme_table(
@@ -300,6 +294,11 @@ def main(paths: list[str]) -> None:
             )
         )
         return
+    for path in paths[1:] if paths and paths[0] in ("--harness", "--cold-start") else paths:
+        if path.startswith("-"):
+            sys.exit(f"results_table: unknown option {path} (see --help)")
+        if not Path(path).is_file():
+            sys.exit(f"results_table: no results file {path}")
     if not paths:
         found = [HARNESS / f"{name}.json" for name in DATASETS if (HARNESS / f"{name}.json").exists()]
         PAGE.write_text(results_page(found))
