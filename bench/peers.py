@@ -75,10 +75,10 @@ def fit_peer(kind: str, train: sp.csr_matrix, settings: dict[str, Any], seed: in
 
         with threadpool_limits(1, "blas"):  # implicit runs its own threads; BLAS's inside them oversubscribe
             als = AlternatingLeastSquares(**settings, iterations=15, random_state=seed, num_threads=2)
-            als.fit(sp.csr_matrix(train), show_progress=False)
+            als.fit(train, show_progress=False)
 
         def als_score(x: sp.csr_matrix) -> np.ndarray:
-            users = als.recalculate_user(np.arange(x.shape[0]), sp.csr_matrix(x))
+            users = als.recalculate_user(np.arange(x.shape[0]), x)
             return np.asarray(users @ als.item_factors.T)
 
         return Peer("implicit:ALS", n_items, als_score)
