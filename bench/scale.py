@@ -95,7 +95,7 @@ def stage_knn(path: str, n_events: int, neighbours: int) -> dict[str, Any]:
     del frame
     before = peak_rss_mb()
     start = time.perf_counter()
-    model = ItemKNN(ItemKNNConfig(neighbours=neighbours)).fit_histories(histories, len(item_ids))
+    model = ItemKNN(ItemKNNConfig(neighbours=neighbours, decay=1.0)).fit_histories(histories, len(item_ids))
     seconds = time.perf_counter() - start
     sim = model.similarity
     n_items = len(item_ids)

@@ -274,11 +274,14 @@ def test_set_changes_a_model_setting_and_the_run_remembers_it(
     out = tmp_path / "knn5"
     args = ["--quiet", "train", "--dataset", f"csv:{log}", "--items", str(items), "--model", "itemknn"]
     assert main([*args, "--out", str(out), "--encoder", "hashing-16", "--set", "neighbours=5"]) == 0
-    assert json.loads((out / "model" / "itemknn_config.json").read_text())["neighbours"] == 5
+    assert json.loads((out / "model" / "itemknn_config.json").read_text())["config"]["neighbours"] == 5
     assert json.loads((out / "run.json").read_text())["settings"] == {"neighbours": "5"}
     # a retraining with feedback keeps the run's settings
     assert main(["--quiet", "train", "--run", str(out), "--out", str(tmp_path / "again")]) == 0
-    assert json.loads((tmp_path / "again" / "model" / "itemknn_config.json").read_text())["neighbours"] == 5
+    assert (
+        json.loads((tmp_path / "again" / "model" / "itemknn_config.json").read_text())["config"]["neighbours"]
+        == 5
+    )
 
 
 def test_demo_no_serve_prints_explained_recommendations(tmp_path: Path) -> None:

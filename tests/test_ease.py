@@ -1,5 +1,5 @@
-"""EASE: the closed form solves its regression, λ is chosen on validation, the explanation of a
-score is exact (equal to occlusion), big catalogues are refused, and the hybrid can blend it in."""
+"""EASE: the closed form solves its regression, λ and the decay are chosen on validation, big
+catalogues are refused, and the hybrid can blend it in (exact explanations: test_itemitem.py)."""
 
 from __future__ import annotations
 
@@ -13,11 +13,10 @@ import pytest
 from whyrec.cli import main
 from whyrec.data import leave_one_out, load_dataset
 from whyrec.errors import WhyrecError
-from whyrec.explain.context import occluded
 from whyrec.metrics import evaluate
 from whyrec.models import FitData, Hybrid, HybridConfig, Popularity, SASRec, Scorer
-from whyrec.models.base import HIDDEN, reads_positions
-from whyrec.models.ease import EASE, EASEConfig, binary_matrix, ease_weights, recency_matrix
+from whyrec.models.ease import EASE, EASEConfig, ease_weights
+from whyrec.models.itemitem import binary_matrix
 from whyrec.training import build_models
 
 from .conftest import markov_sequences, shared, write_csv
@@ -81,41 +80,6 @@ def test_lambda_and_decay_are_the_validation_best_of_the_grid(noisy: FitData) ->
     assert plain > 1.5 * evaluate(Popularity().fit(noisy), histories, targets, noisy.split.n_items)["NDCG@10"]
     # and on a Markov chain the newest item says most about the next one: the decay wins
     assert model.decay == 0.5 and valid > plain + 0.01
-
-
-def test_recency_weights_count_the_items_after_each_latest_occurrence() -> None:
-    """Known answer: ages 3, 1 (the latest of item 2's two slots), 0; a hidden slot keeps its place."""
-    history = np.array([5, 2, HIDDEN, 2, 7])
-    row = recency_matrix([history], 8, 0.5).toarray()[0]
-    expected = np.zeros(8)
-    expected[[5, 2, 7]] = [0.5**4, 0.5**1, 1.0]
-    np.testing.assert_allclose(row, expected)
-    np.testing.assert_array_equal(
-        recency_matrix([history], 8, 1.0).toarray(), binary_matrix([history[history >= 0]], 8).toarray()
-    )
-
-
-@pytest.mark.parametrize("decay", [1.0, 0.7])
-def test_contributions_are_exact_and_equal_occlusion(noisy: FitData, decay: float) -> None:
-    model = EASE(EASEConfig(l2=5.0, decay=decay)).fit(noisy)
-    assert reads_positions(model) == (decay < 1)
-    history = next(h for h in noisy.split.test()[0] if len(set(h.tolist())) == len(h) > 5)
-    scores = model.score([history])[0]
-    for item in (0, 7, int(np.argmax(scores))):
-        contributions = model.contributions(history, item)
-        assert contributions.sum() == pytest.approx(scores[item], rel=1e-5, abs=1e-6)
-        for p in range(len(history)):
-            hidden = model.score([occluded(history, [p], "mask", reads_positions(model))])[0][item]
-            assert scores[item] - hidden == pytest.approx(contributions[p], rel=1e-4, abs=1e-6)
-            if decay == 1.0:  # order-blind: removing the item is hiding it
-                assert model.score([np.delete(history, p)])[0][item] == pytest.approx(hidden, abs=1e-6)
-    assert np.ptp(model.contributions(history, 7)) > 0  # not a constant share
-    # an item seen twice counts once, with its newest slot's weight, split between its positions
-    repeated = np.array([history[0], history[1], history[0]])
-    contributions = model.contributions(repeated, 7)
-    assert contributions[0] == contributions[2]
-    without = model.score([np.array([HIDDEN, history[1], HIDDEN])])[0][7]
-    assert model.score([repeated])[0][7] - without == pytest.approx(contributions[[0, 2]].sum(), abs=1e-6)
 
 
 def test_scorer_contract_and_save_load(noisy: FitData, tmp_path: Path) -> None:

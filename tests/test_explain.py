@@ -11,7 +11,7 @@ import pytest
 
 from whyrec.data import ItemCatalog, SequenceSplit, Vocabulary
 from whyrec.explain import ExplainConfig, Explainer, GroundingChecker
-from whyrec.models import FitData, ItemKNN, SASRec, SASRecConfig, TrainingConfig
+from whyrec.models import FitData, ItemKNN, ItemKNNConfig, SASRec, SASRecConfig, TrainingConfig
 from whyrec.models.base import reads_positions
 from whyrec.models.ease import EASE, EASEConfig
 from whyrec.text import HashingEncoder
@@ -49,7 +49,7 @@ def knn_rec() -> Recommender:
     rng = np.random.default_rng(0)
     sequences = [[0, 9, 11, 10] for _ in range(30)]
     sequences += [list(rng.choice(np.arange(1, 9), size=6, replace=False)) for _ in range(80)]
-    return make_recommender(sequences, ItemKNN(), n_items=12)
+    return make_recommender(sequences, ItemKNN(ItemKNNConfig(decay=1.0)), n_items=12)
 
 
 def test_known_answer_item_recommended_because_of_one_history_item(knn_rec: Recommender) -> None:
@@ -73,11 +73,13 @@ def test_itemknn_exact_form_equals_occlusion(knn_rec: Recommender) -> None:
         np.testing.assert_allclose(occlusion, exact, rtol=1e-5, atol=1e-6)
 
 
-def test_ease_with_a_decay_explains_exactly_when_items_are_hidden_in_place() -> None:
-    """The explainer's in-place occlusion of a recency-weighted EASE gives its exact weighted sum;
-    removal does not (every older item becomes one step newer)."""
-    rec = make_recommender(markov_sequences(120, 20, 10), EASE(EASEConfig(l2=5.0, decay=0.7)))
-    assert isinstance(rec.model, EASE) and reads_positions(rec.model)
+@pytest.mark.parametrize("name", ["ease", "itemknn"])
+def test_item_item_models_with_a_decay_explain_exactly_when_items_are_hidden_in_place(name: str) -> None:
+    """The explainer's in-place occlusion of a recency-weighted EASE or item-kNN gives its exact
+    weighted sum; removal does not (every older item becomes one step newer)."""
+    model = EASE(EASEConfig(l2=5.0, decay=0.7)) if name == "ease" else ItemKNN(ItemKNNConfig(decay=0.7))
+    rec = make_recommender(markov_sequences(120, 20, 10), model)
+    assert isinstance(rec.model, EASE | ItemKNN) and reads_positions(rec.model)
     history = [f"i{i}" for i in (3, 8, 1, 14, 6, 11)]
     for target in ("i12", "i7", "i0"):
         masked, start = Explainer(rec, ExplainConfig(occlusion="mask")).contributions(history, target)

@@ -11,7 +11,7 @@ from whyrec.data import LoadOptions
 from whyrec.explain import ExplainConfig, Explainer
 from whyrec.explain.context import build_context, occluded
 from whyrec.explain.quality import explanation_metrics
-from whyrec.models import FitData, ItemKNN, SASRec, SASRecConfig, TrainingConfig
+from whyrec.models import FitData, ItemKNN, ItemKNNConfig, SASRec, SASRecConfig, TrainingConfig
 from whyrec.models.base import HIDDEN, reads_positions, visible
 from whyrec.models.hybrid import Hybrid, HybridConfig
 from whyrec.models.windows import left_pad
@@ -72,7 +72,9 @@ def test_hiding_the_oldest_item_of_a_full_window_equals_removing_it(
 
 
 def test_models_that_ignore_order_give_the_same_evidence_either_way(prepared: Prepared) -> None:
-    model = ItemKNN().fit(FitData(prepared.split, prepared.item_vectors, progress=False))
+    model = ItemKNN(ItemKNNConfig(decay=1.0)).fit(
+        FitData(prepared.split, prepared.item_vectors, progress=False)
+    )
     assert not reads_positions(model)
     rec = rec_of(prepared, model)
     items = prepared.split.items.lookup_ids(prepared.split.test()[0][0])
@@ -91,6 +93,7 @@ def test_the_hybrid_hides_in_place_for_its_networks_and_drops_the_slot_for_its_o
     assert reads_positions(hybrid)
     hybrid.weights = replace(hybrid.weights, cf=1.0, content=1.0, ease=1.0)  # every part takes part
     hybrid.ease.decay = 0.5  # an EASE that weighs items by recency reads where each one stands
+    hybrid.cf.decay = 1.0  # an item-kNN that weighs every item the same does not
     history = prepared.split.test()[0][0]
     hidden = occluded(history, [len(history) - 2], "mask", True)
     read: dict[str, list[np.ndarray]] = {}
@@ -136,7 +139,9 @@ def test_an_unknown_occlusion_is_refused() -> None:
 
 
 def test_models_that_ignore_order_report_no_in_place_fidelity(prepared: Prepared) -> None:
-    model = ItemKNN().fit(FitData(prepared.split, prepared.item_vectors, progress=False))
+    model = ItemKNN(ItemKNNConfig(decay=1.0)).fit(
+        FitData(prepared.split, prepared.item_vectors, progress=False)
+    )
     out = explanation_metrics(prepared, model, n_users=4, k=5, progress=False)
     assert "fidelity_ratio_in_place" not in out
 

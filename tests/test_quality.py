@@ -11,7 +11,7 @@ from whyrec.data import LoadOptions
 from whyrec.explain import Explainer
 from whyrec.explain.quality import explanation_metrics
 from whyrec.explain.types import Counterfactual, Evidence, Explanation, Sentence
-from whyrec.models import FitData, ItemKNN
+from whyrec.models import FitData, ItemKNN, ItemKNNConfig
 from whyrec.training.pipeline import Prepared, prepare
 from whyrec.training.recommender import Recommendation, Recommender
 
@@ -27,7 +27,10 @@ def setup(tmp_path_factory: pytest.TempPathFactory) -> tuple[Prepared, ItemKNN]:
     with pytest.MonkeyPatch.context() as patch:
         patch.setenv("WHYREC_CACHE", str(base / "cache"))
         prepared = prepare(f"csv:{inter}", LoadOptions(items=str(items)), encoder="hashing", progress=False)
-    model = ItemKNN().fit(FitData(prepared.split, prepared.item_vectors, progress=False))
+    # every item weighs the same: a model that ignores order
+    model = ItemKNN(ItemKNNConfig(decay=1.0)).fit(
+        FitData(prepared.split, prepared.item_vectors, progress=False)
+    )
     return prepared, model
 
 

@@ -5,11 +5,9 @@ min ‖X − XB‖² + λ‖B‖² subject to diag(B) = 0 in closed form:
 
     P = (G + λI)⁻¹,   B = I − P·diag(1/diag(P))   (so B[j, i] = −P[j, i] / P[i, i], B[i, i] = 0)
 
-and scores item i for a history as the sum of w_h·B[h, i] over the distinct items h in it. The
-weight w_h = decay^age reads the order of the history, as the time-decayed item-item models of
-session recommendation do (Choi et al., "Session-aware Linear Item-Item Models", 2021): age is
-the number of items after h's latest occurrence, so the newest item weighs 1, and decay 1 is
-Steck's EASE, every item weighing 1. λ and the decay are chosen together among ``lambdas`` and
+and scores item i for a history as the sum of w_h·B[h, i] over the distinct items h in it, with
+w_h = decay^age the recency weight of :mod:`whyrec.models.itemitem`; decay 1 is Steck's EASE,
+every item weighing 1. λ and the decay are chosen together among ``lambdas`` and
 ``decays`` by validation NDCG@10 (or fixed by ``l2`` and ``decay``). B is a dense n×n matrix and inverting
 G costs n³: catalogues above ``max_items`` are refused rather than run out of memory.
 """
@@ -25,12 +23,13 @@ from pathlib import Path
 from typing import Self
 
 import numpy as np
-import scipy.sparse as sp
 
 from whyrec.errors import WhyrecError
 from whyrec.metrics import mask_seen, metrics_from_ranks, target_ranks
-from whyrec.models.base import HIDDEN, FitData, FitInfo, visible
+from whyrec.models import itemitem
+from whyrec.models.base import FitData, FitInfo
 from whyrec.models.config import Config, setting
+from whyrec.models.itemitem import DECAYS, Validation, binary_matrix, recency_matrix
 
 log = logging.getLogger(__name__)
 
@@ -41,7 +40,7 @@ class EASEConfig(Config):
     lambdas: tuple[float, ...] = setting((10.0, 30.0, 100.0, 300.0, 1000.0, 3000.0), gt=0)
     l2: float | None = setting(None, gt=0)  # a fixed strength instead of the search over lambdas
     # candidate weights of a history item per item after it (the newest weighs 1; 1 = plain EASE)
-    decays: tuple[float, ...] = setting((1.0, 0.9, 0.8, 0.7, 0.5), gt=0, le=1)
+    decays: tuple[float, ...] = setting(DECAYS, gt=0, le=1)
     decay: float | None = setting(None, gt=0, le=1)  # a fixed decay instead of the search over decays
     # B and the Gram matrix are dense n×n float64 (8·n² bytes each, 800 MB for 10,000 items)
     max_items: int = setting(12_000, ge=1)
@@ -51,41 +50,6 @@ class EASEConfig(Config):
             raise ValueError("lambdas needs at least one candidate (or set l2)")
         if not self.decays:
             raise ValueError("decays needs at least one candidate (1 for plain EASE)")
-
-
-def binary_matrix(histories: Sequence[np.ndarray], n_items: int) -> sp.csr_matrix:
-    """(users, items) with 1 where the item is in the user's history (repeats count once)."""
-    lengths = [len(h) for h in histories]
-    rows = np.repeat(np.arange(len(histories)), lengths)
-    cols = np.concatenate(histories) if len(histories) else np.zeros(0, dtype=np.int64)
-    matrix = sp.csr_matrix(
-        (np.ones(len(cols), dtype=np.float64), (rows, cols)), shape=(len(histories), n_items)
-    )
-    matrix.data[:] = 1.0  # duplicates were summed
-    return matrix
-
-
-def recency_matrix(histories: Sequence[np.ndarray], n_items: int, decay: float) -> sp.csr_matrix:
-    """(users, items) with decay^age where the item is in the user's history, age counting the
-    slots after its latest occurrence (a :data:`HIDDEN` slot keeps its place and weighs nothing);
-    with decay 1, :func:`binary_matrix`."""
-    if decay == 1.0:
-        return binary_matrix([visible(h) for h in histories], n_items)
-    lengths = np.array([len(h) for h in histories], dtype=np.int64)
-    rows = np.repeat(np.arange(len(histories)), lengths)
-    cols = np.concatenate(histories) if len(histories) else np.zeros(0, dtype=np.int64)
-    ends = np.repeat(np.cumsum(lengths), lengths)
-    ages = ends - 1 - np.arange(len(cols))  # items after each slot in its own history
-    shown = cols != HIDDEN
-    rows, cols, ages = rows[shown], cols[shown], ages[shown]
-    # an item's latest occurrence sets its weight (a csr_matrix would sum the duplicates)
-    keyed = rows * n_items + cols
-    order = np.lexsort((ages, keyed))  # by (user, item) pair, the smallest age first
-    first = np.ones(len(order), dtype=bool)
-    first[1:] = keyed[order][1:] != keyed[order][:-1]
-    kept = order[first]
-    weights = np.power(decay, ages[kept].astype(np.float64))
-    return sp.csr_matrix((weights, (rows[kept], cols[kept])), shape=(len(histories), n_items))
 
 
 def ease_weights(gram: np.ndarray, l2: float) -> np.ndarray:
@@ -126,10 +90,7 @@ class EASE:
         return self.fit_histories(data.split.train(), data.split.n_items, valid)
 
     def fit_histories(
-        self,
-        histories: Sequence[np.ndarray],
-        n_items: int,
-        valid: tuple[Sequence[np.ndarray], np.ndarray] | None = None,
+        self, histories: Sequence[np.ndarray], n_items: int, valid: Validation | None = None
     ) -> Self:
         """Learn B from these histories; λ is ``l2`` if set, else the candidate with the best NDCG@10
         on VALID (histories, targets), chosen with the decay (``decay`` if set, else among
@@ -180,24 +141,12 @@ class EASE:
         return self.decay < 1.0
 
     def score(self, histories: Sequence[np.ndarray]) -> np.ndarray:
-        users = recency_matrix(histories, self.n_items, self.decay).astype(np.float32)
-        return np.asarray(users @ self.weights)
+        return itemitem.scores(histories, self.weights, self.decay)
 
     def contributions(self, history: np.ndarray, item_idx: int) -> np.ndarray:
         """Exact contribution of each history position to ``item_idx``'s score (a :data:`HIDDEN`
-        slot contributes 0). An item that occurs at several positions counts once in the score,
-        with the weight of its latest occurrence, shared equally among its positions."""
-        history = np.asarray(history)
-        out = np.zeros(len(history))
-        shown = history != HIDDEN
-        if not shown.any():
-            return out
-        weights = recency_matrix([history], self.n_items, self.decay)
-        items, inverse, counts = np.unique(history[shown], return_inverse=True, return_counts=True)
-        column = self.weights[:, item_idx].astype(np.float64)
-        item_weight = np.asarray(weights[0, items].todense()).ravel()
-        out[shown] = (item_weight * column[items])[inverse] / counts[inverse]
-        return out
+        slot contributes 0; see :func:`whyrec.models.itemitem.contributions`)."""
+        return itemitem.contributions(history, self.decay, self.weights[:, item_idx])
 
     def save(self, directory: Path) -> None:
         np.save(directory / "ease_weights.npy", self.weights)

@@ -226,7 +226,9 @@ class Hybrid:
     """
 
     name = "hybrid"
-    reads_positions = True  # its sequence members do, and EASE with a decay; the others read visible items
+    reads_positions = (
+        True  # its sequence members do, and item-kNN and EASE with a decay; content reads visible items
+    )
 
     def __init__(
         self,

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import logging
 import time
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -12,18 +13,13 @@ from typing import Self
 import numpy as np
 import scipy.sparse as sp
 
+from whyrec.models import itemitem
 from whyrec.models.base import FitData, FitInfo, recency_weights
 from whyrec.models.config import Config, setting
+from whyrec.models.itemitem import DECAYS, Validation, binary_matrix
 from whyrec.models.neighbours import cosine_top_n
 
-
-def _history_matrix(histories: Sequence[np.ndarray], n_items: int, weights: bool = False) -> sp.csr_matrix:
-    lengths = [len(h) for h in histories]
-    rows = np.repeat(np.arange(len(histories)), lengths)
-    cols = np.concatenate(histories) if histories else np.zeros(0, dtype=np.int64)
-    return sp.csr_matrix(
-        (np.ones(len(cols), dtype=np.float32), (rows, cols)), shape=(len(histories), n_items)
-    )
+log = logging.getLogger(__name__)
 
 
 class Popularity:
@@ -72,14 +68,24 @@ class Popularity:
 class ItemKNNConfig(Config):
     neighbours: int = setting(100, ge=1)  # similar items kept per item
     shrinkage: float = setting(10.0, ge=0)  # damps similarities between rarely-seen items
+    # candidate weights of a history item per item after it (the newest weighs 1; 1 = every item
+    # the same), the one with the best validation NDCG@10 is kept
+    decays: tuple[float, ...] = setting(DECAYS, gt=0, le=1)
+    decay: float | None = setting(None, gt=0, le=1)  # a fixed decay instead of the search over decays
+
+    def check(self) -> None:
+        if not self.decays:
+            raise ValueError("decays needs at least one candidate (1 weighs every item the same)")
 
 
 class ItemKNN:
-    """Item-item collaborative filtering: score(i) = sum over history items h of sim(h, i).
+    """Item-item collaborative filtering: score(i) = Σ over distinct history items h of w_h·sim(h, i).
 
     ``sim`` is the shrunk cosine of the items' user vectors, kept for each item's ``neighbours``
-    strongest neighbours (ties to the lower item index). Because the score is a plain sum,
-    each history item's contribution is exactly sim(h, i) (see ``contributions``).
+    strongest neighbours (ties to the lower item index). w_h = decay^age weighs recent items
+    more (see :mod:`whyrec.models.itemitem`), the decay chosen on validation. Because the score
+    is a plain sum, each history item's contribution is exact (see ``contributions``); with a
+    decay below 1 the model reads positions, as EASE does.
     """
 
     name = "itemknn"
@@ -88,6 +94,7 @@ class ItemKNN:
         self.config = config or ItemKNNConfig()
         self.n_items = 0
         self.similarity = sp.csr_matrix((0, 0), dtype=np.float32)
+        self.decay = 1.0  # the recency decay in use
         self.fitted = False
         self.fit_info = FitInfo()
 
@@ -95,22 +102,48 @@ class ItemKNN:
         return {"config": self.config}
 
     def fit(self, data: FitData) -> Self:
-        return self.fit_histories(data.split.train(), data.split.n_items)
+        return self.fit_histories(data.split.train(), data.split.n_items, data.split.valid())
 
-    def fit_histories(self, histories: Sequence[np.ndarray], n_items: int) -> Self:
-        """Learn similarities from any set of histories (``fit`` uses the training split)."""
+    def fit_histories(
+        self, histories: Sequence[np.ndarray], n_items: int, valid: Validation | None = None
+    ) -> Self:
+        """Learn similarities from any set of histories (``fit`` uses the training split); the
+        decay is ``decay`` if set, else the candidate of ``decays`` with the best NDCG@10 on VALID
+        (histories, targets), which a search then needs."""
+        decays = (self.config.decay,) if self.config.decay is not None else self.config.decays
+        if len(decays) > 1 and valid is None:
+            raise ValueError("choosing the decay needs validation histories (or set decay)")
         start = time.perf_counter()
-        users = _history_matrix(histories, n_items)
-        users.data[:] = 1.0  # repeated items count once
+        users = binary_matrix(histories, n_items)  # repeated items count once
         # sparse top-N lists, block by block: memory linear in items × neighbours
         self.similarity = cosine_top_n(users, self.config.neighbours, self.config.shrinkage)
         self.n_items = n_items
+        grid: list[dict[str, float]] = []
+        best = (float("nan"), decays[0])
+        if len(decays) > 1 and valid is not None:
+            best = (-1.0, decays[0])
+            for decay in decays:
+                ndcg = itemitem.validation_ndcg(self.similarity, decay, valid)
+                grid.append({"decay": decay, "valid_NDCG@10": round(ndcg, 5)})
+                log.info("itemknn: decay %g, validation NDCG@10 %.4f", decay, ndcg)
+                if ndcg > best[0]:  # ties keep the earlier candidate
+                    best = (ndcg, decay)
+        self.decay = best[1]
         self.fitted = True
-        self.fit_info = FitInfo(train_seconds=time.perf_counter() - start)
+        self.fit_info = FitInfo(
+            train_seconds=time.perf_counter() - start,
+            best_valid_ndcg10=best[0] if grid else None,
+            extra={"decay": self.decay, "grid": grid},
+        )
         return self
 
+    @property
+    def reads_positions(self) -> bool:
+        """With a decay below 1 an item's weight depends on where it stands."""
+        return self.decay < 1.0
+
     def score(self, histories: Sequence[np.ndarray]) -> np.ndarray:
-        return np.asarray((_history_matrix(histories, self.n_items) @ self.similarity).todense())
+        return itemitem.scores(histories, self.similarity, self.decay)
 
     def add_items(self, item_vectors: np.ndarray) -> None:
         """New items co-occur with nothing yet: similarity 0 to every item."""
@@ -120,18 +153,24 @@ class ItemKNN:
         self.n_items = n
 
     def contributions(self, history: np.ndarray, item_idx: int) -> np.ndarray:
-        """Exact contribution of each history position to ``item_idx``'s score."""
+        """Exact contribution of each history position to ``item_idx``'s score (a :data:`HIDDEN`
+        slot contributes 0; see :func:`whyrec.models.itemitem.contributions`)."""
         column = np.asarray(self.similarity[:, item_idx].todense()).ravel()
-        return column[history]
+        return itemitem.contributions(history, self.decay, column)
 
     def save(self, directory: Path) -> None:
         sp.save_npz(directory / "itemknn_similarity.npz", self.similarity)
-        (directory / "itemknn_config.json").write_text(json.dumps(self.config.to_dict()))
+        meta = {"config": self.config.to_dict(), "decay": self.decay}
+        (directory / "itemknn_config.json").write_text(json.dumps(meta))
 
     @classmethod
     def load(cls, directory: Path, item_vectors: np.ndarray) -> Self:
-        model = cls(ItemKNNConfig.from_dict(json.loads((directory / "itemknn_config.json").read_text())))
+        meta = json.loads((directory / "itemknn_config.json").read_text())
+        if "config" not in meta:  # runs saved before the decay: the config alone, every item weighing 1
+            meta = {"config": meta, "decay": 1.0}
+        model = cls(ItemKNNConfig.from_dict(meta["config"]))
         model.similarity = sp.load_npz(directory / "itemknn_similarity.npz").tocsr()
+        model.decay = meta["decay"]
         model.n_items = model.similarity.shape[0]
         model.fitted = True
         return model
