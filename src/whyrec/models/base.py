@@ -122,7 +122,8 @@ def visible(history: np.ndarray) -> np.ndarray:
 
 def reads_positions(model: object) -> bool:
     """Whether MODEL reads where each item stands, so hiding an item in place differs from
-    removing it (sequence networks and ensembles of them do; item-kNN, EASE, content do not)."""
+    removing it (sequence networks and ensembles of them do, and item-kNN and EASE with a recency
+    decay below 1; content does not)."""
     return bool(getattr(model, "reads_positions", False))
 
 
