@@ -15,7 +15,7 @@ from whyrec.metrics import evaluate
 from whyrec.models import FitData, ItemKNN, ItemKNNConfig
 from whyrec.models.base import HIDDEN, reads_positions
 from whyrec.models.ease import EASE, EASEConfig
-from whyrec.models.itemitem import binary_matrix, recency_matrix
+from whyrec.models.itemitem import binary_matrix, recency_matrix, search_sample
 
 from .conftest import markov_sequences
 from .test_models import fit_data, make_split
@@ -35,15 +35,19 @@ def chain() -> FitData:
     return fit_data(make_split(markov_sequences(n_users=200, n_items=30, length=12, noise=0.3)))
 
 
-def test_recency_weights_count_the_items_after_each_latest_occurrence() -> None:
-    """Known answer: ages 3, 1 (the latest of item 2's two slots), 0; a hidden slot keeps its place."""
+def test_recency_weights_sum_over_each_items_slots() -> None:
+    """Known answer: item 2's two slots have ages 3 and 1; a hidden slot keeps its place."""
     history = np.array([5, 2, HIDDEN, 2, 7])
     row = recency_matrix([history], 8, 0.5).toarray()[0]
     expected = np.zeros(8)
-    expected[[5, 2, 7]] = [0.5**4, 0.5**1, 1.0]
+    expected[[5, 2, 7]] = [0.5**4, 0.5**3 + 0.5**1, 1.0]
     np.testing.assert_allclose(row, expected)
+    counts = np.zeros(8)
+    counts[[5, 2, 7]] = [1, 2, 1]
+    np.testing.assert_array_equal(recency_matrix([history], 8, 1.0).toarray()[0], counts)
+    distinct = np.array([5, HIDDEN, 2, 7])
     np.testing.assert_array_equal(
-        recency_matrix([history], 8, 1.0).toarray(), binary_matrix([history[history >= 0]], 8).toarray()
+        recency_matrix([distinct], 8, 1.0).toarray(), binary_matrix([distinct[distinct >= 0]], 8).toarray()
     )
 
 
@@ -63,13 +67,15 @@ def test_contributions_are_exact_and_equal_occlusion(chain: FitData, name: str, 
             if decay == 1.0:  # order-blind: removing the item is hiding it
                 assert model.score([np.delete(history, p)])[0][item] == pytest.approx(hidden, abs=1e-6)
     assert np.ptp(model.contributions(history, int(np.argmax(scores)))) > 0  # not a constant share
-    # an item seen twice counts once, with its newest slot's weight, split between its positions
+    # each slot of an item seen twice is a term of its own: hiding either lowers the score by its share
     repeated = np.array([history[0], history[1], history[0]])
     item = int(np.argmax(model.score([repeated])[0]))
     contributions = model.contributions(repeated, item)
-    assert contributions[0] == contributions[2] != 0
-    without = model.score([np.array([HIDDEN, history[1], HIDDEN])])[0][item]
-    assert model.score([repeated])[0][item] - without == pytest.approx(contributions[[0, 2]].sum(), abs=1e-6)
+    assert contributions[0] != 0 and contributions[0] == pytest.approx(contributions[2] * decay**2)
+    whole = model.score([repeated])[0][item]
+    for p in range(3):
+        hidden = model.score([occluded(repeated, [p], "mask", True)])[0][item]
+        assert whole - hidden == pytest.approx(contributions[p], rel=1e-4, abs=1e-6)
 
 
 def test_itemknn_decay_is_the_validation_best_and_wins_on_a_chain(chain: FitData) -> None:
@@ -103,3 +109,32 @@ def test_itemknn_saves_its_decay_and_loads_runs_saved_without_one(chain: FitData
     assert older.decay == 1.0 and not reads_positions(older)
     plain = ItemKNN(ItemKNNConfig(decay=1.0)).fit(chain)
     np.testing.assert_allclose(older.score(batch), plain.score(batch))
+
+
+def test_search_sample_is_a_seeded_subset_in_order() -> None:
+    histories = [np.array([i, i + 1]) for i in range(100)]
+    targets = np.arange(100) + 5
+    sampled, sampled_targets = search_sample((histories, targets), 30, seed=3)
+    assert len(sampled) == len(sampled_targets) == 30
+    rows = sampled_targets - 5  # each target names its row
+    assert (np.diff(rows) > 0).all()
+    assert all(np.array_equal(h, histories[r]) for h, r in zip(sampled, rows, strict=True))
+    assert np.array_equal(search_sample((histories, targets), 30, seed=3)[1], sampled_targets)
+    assert not np.array_equal(search_sample((histories, targets), 30, seed=4)[1], sampled_targets)
+    for everyone in (None, 100, 500):
+        assert search_sample((histories, targets), everyone)[0] is histories
+
+
+@pytest.mark.parametrize("name", sorted(MODELS))
+def test_the_search_scores_at_most_valid_users_users(chain: FitData, name: str) -> None:
+    """Each grid entry is the NDCG@10 of that setting on the sample, not on every validation user."""
+    histories, targets = chain.split.valid()
+    fields = {"decays": (1.0, 0.5), "valid_users": 40} | ({"lambdas": (5.0,)} if name == "ease" else {})
+    model = (EASE(EASEConfig(**fields)) if name == "ease" else ItemKNN(ItemKNNConfig(**fields))).fit(chain)
+    sample = search_sample((histories, targets), 40)
+    n_items = chain.split.n_items
+    for entry in model.fit_info.extra["grid"]:
+        fixed = MODELS[name](entry["decay"]).fit(chain)
+        assert entry["valid_NDCG@10"] == pytest.approx(evaluate(fixed, *sample, n_items)["NDCG@10"], abs=1e-5)
+    everyone = evaluate(MODELS[name](1.0).fit(chain), histories, targets, n_items)["NDCG@10"]
+    assert model.fit_info.extra["grid"][0]["valid_NDCG@10"] != pytest.approx(everyone, abs=1e-4)

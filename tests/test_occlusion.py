@@ -84,16 +84,17 @@ def test_models_that_ignore_order_give_the_same_evidence_either_way(prepared: Pr
         np.testing.assert_array_equal(removed.contributions(item_idx), masked.contributions(item_idx))
 
 
-def test_the_hybrid_hides_in_place_for_its_networks_and_drops_the_slot_for_its_other_parts(
-    sasrec: SASRec, prepared: Prepared, monkeypatch: pytest.MonkeyPatch
+@pytest.mark.parametrize("decayed", ["ease", "cf"])
+def test_the_hybrid_hides_in_place_for_the_parts_that_read_order_and_drops_the_slot_for_the_others(
+    sasrec: SASRec, prepared: Prepared, monkeypatch: pytest.MonkeyPatch, decayed: str
 ) -> None:
     hybrid = Hybrid(HybridConfig(sequence_models=("sasrec",), seeds=1), prototypes=[sasrec])
     hybrid.adopt([sasrec])
     hybrid.fit(FitData(prepared.split, prepared.item_vectors, progress=False))
     assert reads_positions(hybrid)
     hybrid.weights = replace(hybrid.weights, cf=1.0, content=1.0, ease=1.0)  # every part takes part
-    hybrid.ease.decay = 0.5  # an EASE that weighs items by recency reads where each one stands
-    hybrid.cf.decay = 1.0  # an item-kNN that weighs every item the same does not
+    # an item-item part that weighs items by recency reads where each one stands; with decay 1 not
+    hybrid.ease.decay, hybrid.cf.decay = (0.5, 1.0) if decayed == "ease" else (1.0, 0.5)
     history = prepared.split.test()[0][0]
     hidden = occluded(history, [len(history) - 2], "mask", True)
     read: dict[str, list[np.ndarray]] = {}
@@ -108,8 +109,9 @@ def test_the_hybrid_hides_in_place_for_its_networks_and_drops_the_slot_for_its_o
     scores = hybrid.score([hidden])
     assert np.isfinite(scores).all()
     assert read["sequence_0"][0].tolist() == hidden.tolist()  # the network reads the slot
-    assert read["ease"][0].tolist() == hidden.tolist()  # and so does EASE with a decay
-    for name in ("cf", "content"):  # the parts that ignore order read the visible items only
+    assert read[decayed][0].tolist() == hidden.tolist()  # and so does the decayed item-item part
+    plain = "cf" if decayed == "ease" else "ease"
+    for name in (plain, "content"):  # the parts that ignore order read the visible items only
         assert read[name][0].tolist() == visible(hidden).tolist()
     # the hidden item is not treated as seen: only visible items are pushed to the bottom
     ranks = np.argsort(-scores[0], kind="stable")

@@ -5,11 +5,12 @@ min ‖X − XB‖² + λ‖B‖² subject to diag(B) = 0 in closed form:
 
     P = (G + λI)⁻¹,   B = I − P·diag(1/diag(P))   (so B[j, i] = −P[j, i] / P[i, i], B[i, i] = 0)
 
-and scores item i for a history as the sum of w_h·B[h, i] over the distinct items h in it, with
-w_h = decay^age the recency weight of :mod:`whyrec.models.itemitem`; decay 1 is Steck's EASE,
-every item weighing 1. λ and the decay are chosen together among ``lambdas`` and
-``decays`` by validation NDCG@10 (or fixed by ``l2`` and ``decay``). B is a dense n×n matrix and inverting
-G costs n³: catalogues above ``max_items`` are refused rather than run out of memory.
+and scores item i for a history as the sum of w_p·B[h_p, i] over its slots p (h_p the item at
+slot p), with w_p = decay^age the recency weight of :mod:`whyrec.models.itemitem`; decay 1 is
+Steck's EASE on histories without repeats, every slot weighing 1. λ and the decay are chosen
+together among ``lambdas`` and ``decays`` by validation NDCG@10 (or fixed by ``l2`` and
+``decay``). B is a dense n×n matrix and inverting G costs n³: catalogues above ``max_items``
+are refused rather than run out of memory.
 """
 
 from __future__ import annotations
@@ -29,7 +30,14 @@ from whyrec.metrics import mask_seen, metrics_from_ranks, target_ranks
 from whyrec.models import itemitem
 from whyrec.models.base import FitData, FitInfo
 from whyrec.models.config import Config, setting
-from whyrec.models.itemitem import DECAYS, Validation, binary_matrix, recency_matrix
+from whyrec.models.itemitem import (
+    DECAYS,
+    SEARCH_USERS,
+    Validation,
+    binary_matrix,
+    recency_matrix,
+    search_sample,
+)
 
 log = logging.getLogger(__name__)
 
@@ -44,6 +52,8 @@ class EASEConfig(Config):
     decay: float | None = setting(None, gt=0, le=1)  # a fixed decay instead of the search over decays
     # B and the Gram matrix are dense n×n float64 (8·n² bytes each, 800 MB for 10,000 items)
     max_items: int = setting(12_000, ge=1)
+    # the search scores a seeded sample of this many validation users at most (None: all of them)
+    valid_users: int | None = setting(SEARCH_USERS, ge=1)
 
     def check(self) -> None:
         if not self.lambdas and self.l2 is None:
@@ -63,7 +73,7 @@ def ease_weights(gram: np.ndarray, l2: float) -> np.ndarray:
 
 
 class EASE:
-    """Closed-form item-item regression: score(i) = Σ over distinct history items h of w_h·B[h, i].
+    """Closed-form item-item regression: score(i) = Σ over history slots p of w_p·B[h_p, i].
 
     The score is a plain sum, so each history item's contribution is exact (``contributions``):
     hiding an item in place lowers every score by exactly its contribution. With the chosen decay
@@ -111,7 +121,10 @@ class EASE:
         self.n_items = n_items
         grid: list[dict[str, float]] = []
         best = (-1.0, candidates[0], decays[0], np.zeros((0, 0), dtype=np.float32))
-        search = valid if len(candidates) > 1 or len(decays) > 1 else None  # what the choice is made on
+        # what the choice is made on: at most valid_users users, so the scores held stay bounded
+        search = None
+        if valid is not None and (len(candidates) > 1 or len(decays) > 1):
+            search = search_sample(valid, self.config.valid_users)
         # its weighted histories, built once per decay and scored under every λ
         users_by_decay = {} if search is None else {d: recency_matrix(search[0], n_items, d) for d in decays}
         for l2 in candidates:

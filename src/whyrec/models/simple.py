@@ -16,7 +16,7 @@ import scipy.sparse as sp
 from whyrec.models import itemitem
 from whyrec.models.base import FitData, FitInfo, recency_weights
 from whyrec.models.config import Config, setting
-from whyrec.models.itemitem import DECAYS, Validation, binary_matrix
+from whyrec.models.itemitem import DECAYS, SEARCH_USERS, Validation, binary_matrix, search_sample
 from whyrec.models.neighbours import cosine_top_n
 
 log = logging.getLogger(__name__)
@@ -72,6 +72,8 @@ class ItemKNNConfig(Config):
     # the same), the one with the best validation NDCG@10 is kept
     decays: tuple[float, ...] = setting(DECAYS, gt=0, le=1)
     decay: float | None = setting(None, gt=0, le=1)  # a fixed decay instead of the search over decays
+    # the search scores a seeded sample of this many validation users at most (None: all of them)
+    valid_users: int | None = setting(SEARCH_USERS, ge=1)
 
     def check(self) -> None:
         if not self.decays:
@@ -79,10 +81,10 @@ class ItemKNNConfig(Config):
 
 
 class ItemKNN:
-    """Item-item collaborative filtering: score(i) = Σ over distinct history items h of w_h·sim(h, i).
+    """Item-item collaborative filtering: score(i) = Σ over history slots p of w_p·sim(h_p, i).
 
     ``sim`` is the shrunk cosine of the items' user vectors, kept for each item's ``neighbours``
-    strongest neighbours (ties to the lower item index). w_h = decay^age weighs recent items
+    strongest neighbours (ties to the lower item index). w_p = decay^age weighs recent slots
     more (see :mod:`whyrec.models.itemitem`), the decay chosen on validation. Because the score
     is a plain sum, each history item's contribution is exact (see ``contributions``); with a
     decay below 1 the model reads positions, as EASE does.
@@ -109,12 +111,12 @@ class ItemKNN:
     ) -> Self:
         """Learn similarities from any set of histories (``fit`` uses the training split); the
         decay is ``decay`` if set, else the candidate of ``decays`` with the best NDCG@10 on VALID
-        (histories, targets), which a search then needs."""
+        (histories, targets: at most ``valid_users`` of them), which a search then needs."""
         decays = (self.config.decay,) if self.config.decay is not None else self.config.decays
         if len(decays) > 1 and valid is None:
             raise ValueError("choosing the decay needs validation histories (or set decay)")
         start = time.perf_counter()
-        users = binary_matrix(histories, n_items)  # repeated items count once
+        users = binary_matrix(histories, n_items)  # each (user, item) pair once
         # sparse top-N lists, block by block: memory linear in items × neighbours
         self.similarity = cosine_top_n(users, self.config.neighbours, self.config.shrinkage)
         self.n_items = n_items
@@ -122,6 +124,7 @@ class ItemKNN:
         best = (float("nan"), decays[0])
         if len(decays) > 1 and valid is not None:
             best = (-1.0, decays[0])
+            valid = search_sample(valid, self.config.valid_users)
             for decay in decays:
                 ndcg = itemitem.validation_ndcg(self.similarity, decay, valid)
                 grid.append({"decay": decay, "valid_NDCG@10": round(ndcg, 5)})
