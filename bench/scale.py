@@ -81,7 +81,10 @@ def stage_ingest(path: str) -> dict[str, Any]:
     }
 
 
-def stage_knn(path: str, n_events: int, neighbours: int) -> dict[str, Any]:
+def stage_knn(path: str, n_events: int, neighbours: int, search: bool = False) -> dict[str, Any]:
+    """Item-kNN's neighbour lists over the first N_EVENTS rows, the decay fixed at 1; with SEARCH,
+    each user's last event is held out and the decay is chosen on those targets (at most
+    ``valid_users`` of them, the model's default), as ``fit`` does with a split's validation."""
     import pandas as pd
 
     from whyrec.models import ItemKNN, ItemKNNConfig
@@ -93,12 +96,23 @@ def stage_knn(path: str, n_events: int, neighbours: int) -> dict[str, Any]:
     cuts = np.flatnonzero(np.diff(users[order])) + 1
     histories = np.split(items[order].astype(np.int64), cuts)
     del frame
+    valid = None
+    if search:  # the last event of each user with two or more is a validation target
+        longer = [h for h in histories if len(h) > 1]
+        valid = ([h[:-1] for h in longer], np.array([h[-1] for h in longer]))
+        histories = [h[:-1] if len(h) > 1 else h for h in histories]
     before = peak_rss_mb()
     start = time.perf_counter()
-    model = ItemKNN(ItemKNNConfig(neighbours=neighbours, decay=1.0)).fit_histories(histories, len(item_ids))
+    config = (
+        ItemKNNConfig(neighbours=neighbours) if search else ItemKNNConfig(neighbours=neighbours, decay=1.0)
+    )
+    model = ItemKNN(config).fit_histories(histories, len(item_ids), valid)
     seconds = time.perf_counter() - start
     sim = model.similarity
     n_items = len(item_ids)
+    searched = (
+        {"search": model.fit_info.extra["grid"], "valid_users_searched": config.valid_users} if search else {}
+    )
     return {
         "events": n_events,
         "users": len(histories),
@@ -110,6 +124,7 @@ def stage_knn(path: str, n_events: int, neighbours: int) -> dict[str, Any]:
         "dense_n_by_n_would_be_mb": round(n_items**2 * 4 / 2**20, 1),
         "peak_rss_mb_before_fit": round(before, 1),
         "peak_rss_mb": round(peak_rss_mb(), 1),
+        **searched,
     }
 
 
@@ -271,6 +286,9 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--events", type=int, default=10_000_000)
     parser.add_argument("--knn-events", type=int, default=2_000_000, help="first N rows for item-kNN")
     parser.add_argument("--neighbours", type=int, default=100)
+    parser.add_argument(
+        "--knn-search", action="store_true", help="knn: choose the decay on each user's last event"
+    )
     parser.add_argument("--dim", type=int, default=64)
     parser.add_argument("--queries", type=int, default=200)
     parser.add_argument("--index", choices=["ivf", "hnsw"], default="ivf")
@@ -302,7 +320,8 @@ def main(argv: list[str] | None = None) -> int:
         if stage == "ingest":
             result = _in_child(stage_ingest, str(path))
         elif stage == "knn":
-            result = _in_child(stage_knn, str(path), min(args.knn_events, args.events), args.neighbours)
+            knn_events = min(args.knn_events, args.events)
+            result = _in_child(stage_knn, str(path), knn_events, args.neighbours, args.knn_search)
         elif stage == "train":
             result = _in_child(stage_train, str(path), args.valid_users, args.dim)
         elif stage == "retrieval":

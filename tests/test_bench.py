@@ -146,9 +146,10 @@ def test_scale(tmp_path: Path) -> None:
     out = tmp_path / "scale.json"
     run_bench("scale", "--users", "50", "--items", "300", "--events", "3000", "--knn-events", "3000",
               "--queries", "5", "--stages", "ingest,knn,train,retrieval", "--valid-users", "10",
-              "--workdir", str(tmp_path / "w"), "--json", str(out))  # fmt: skip
+              "--knn-search", "--workdir", str(tmp_path / "w"), "--json", str(out))  # fmt: skip
     train = stamped(out)["train"]
     assert train["valid_users"] == 10 and train["steps_per_epoch"] >= 1 and train["epoch_train_s"] > 0
+    assert [g["decay"] for g in stamped(out)["knn"]["search"]] == [1.0, 0.9, 0.8, 0.7, 0.5]
 
 
 def test_results_table_reads_harness_json() -> None:
