@@ -141,6 +141,11 @@ class TrainingConfig(Config):
     # items is 1.3 GB. 0 forces the sampled softmax on
     sampled_softmax_above: int = setting(50_000, ge=0)
     sampled_negatives: int = setting(1024, ge=1)
+    # the share of each training target taken from a recency-weighted EASE teacher's soft targets
+    # over the catalogue (models/teacher.py), the teacher fitted on the training split first and
+    # discarded after; 0 trains on the next item alone. Causal objective and full softmax only
+    distill: float = setting(0.0, ge=0, lt=1)
+    distill_sharpness: float = setting(1.0, gt=0)  # s in softmax(s·z), z the standardised scores
     # where the net trains (it scores on the CPU once trained)
     device: Literal["cpu", "cuda"] = "cpu"
 

@@ -33,6 +33,7 @@ from whyrec.models.config import (
     ItemEmbeddingConfig,
     TrainingConfig,
 )
+from whyrec.models.ease import EASE
 from whyrec.models.losses import (
     candidate_set,
     candidate_softmax,
@@ -42,6 +43,7 @@ from whyrec.models.losses import (
 )
 from whyrec.models.nets import GRU4RecNet, ItemEmbedding, ItemItem, SASRecNet
 from whyrec.models.parallel import Processes, Step
+from whyrec.models.teacher import Teacher
 from whyrec.models.windows import left_pad, training_windows
 
 SequenceNet = SASRecNet | GRU4RecNet
@@ -89,6 +91,7 @@ class SequenceModel:
         # the sampled softmax: each column's share of the training targets (None: full softmax)
         self._target_probs: torch.Tensor | None = None
         self._candidates = 0  # candidates scored over all steps (sampled softmax)
+        self._teacher: Teacher | None = None  # soft targets while training with distill > 0
 
     @property
     def fitted(self) -> bool:
@@ -157,6 +160,10 @@ class SequenceModel:
         if self._columns is not None and self._column_of is not None:  # only items seen in training
             logits_table, targets = logits_table[self._columns], self._column_of[targets]
             extra = None if extra is None else extra[:, self._columns]
+        if self._teacher is not None:
+            logits = hidden @ logits_table.T
+            logits = logits if extra is None else logits + extra
+            return self._teacher.loss(logits, targets, x, chosen, self._columns), len(targets)
         return full_softmax(hidden, logits_table, targets, extra), len(targets)
 
     def _sampled_loss(
@@ -242,6 +249,7 @@ class SequenceModel:
             valid_targets = valid_targets[sample]
         mine = slice(processes.rank, None, processes.world)  # this process's validation users
         start = time.perf_counter()
+        teacher_info = self._fit_teacher(data)  # its time counts as training time
         failure = ""  # why training stopped early on a non-finite loss or score
         best, best_epoch, best_state, seconds_to_best = -1.0, -1, None, 0.0
         curve: list[float] = []  # validation NDCG@10 after each epoch
@@ -312,6 +320,7 @@ class SequenceModel:
             elif epoch - best_epoch >= config.patience:
                 break
         bar.close()
+        self._teacher = None  # training only: the network scores alone
         if best_state is not None:
             net.load_state_dict(best_state)
         net.cpu().eval()
@@ -330,9 +339,39 @@ class SequenceModel:
                 "epoch_valid_seconds": epoch_seconds["valid"],
                 "valid_users": len(valid_targets),
                 **self._loss_info(processes, batches * (epoch + 1)),
+                **teacher_info,
             },
         )
         return self
+
+    def _fit_teacher(self, data: FitData) -> dict[str, Any]:
+        """With ``distill`` > 0, fit the EASE teacher on the training split (λ and decay chosen
+        on validation) and return what it was."""
+        self._teacher = None
+        share = self.training.distill
+        if share == 0:
+            return {}
+        if self.masked:
+            raise WhyrecError(f"{self.name}: distill works with the causal objective only")
+        if self._target_probs is not None:
+            raise WhyrecError(
+                f"{self.name}: distill needs the full softmax ({self.n_items:,} items is above "
+                f"sampled_softmax_above={self.training.sampled_softmax_above:,})"
+            )
+        teacher = EASE().fit(FitData(data.split, data.item_vectors, progress=False))
+        sharpness = self.training.distill_sharpness
+        self._teacher = Teacher(torch.from_numpy(teacher.weights), teacher.decay, share, sharpness)
+        logger.info("%s: EASE teacher λ=%g, decay %g", self.name, teacher.l2, teacher.decay)
+        info = teacher.fit_info
+        return {
+            "teacher": {
+                "model": "ease",
+                "l2": teacher.l2,
+                "decay": teacher.decay,
+                "valid_NDCG@10": info.best_valid_ndcg10,
+                "fit_seconds": round(info.train_seconds, 2),
+            }
+        }
 
     def _set_softmax_columns(self, counts: np.ndarray, device: torch.device | None) -> None:
         """The training softmax's columns (with unseen_negatives=False only the items seen in
