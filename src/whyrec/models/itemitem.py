@@ -27,14 +27,14 @@ DECAYS = (1.0, 0.9, 0.8, 0.7, 0.5)
 #: validation users a setting is chosen on: their histories and held-out targets
 Validation = tuple[Sequence[np.ndarray], np.ndarray]
 
-#: validation users a search scores at most by default (a seeded sample of them above that)
+#: validation users an item-item search scores at most by default (a seeded sample above that)
 SEARCH_USERS = 10_000
 
 
 def search_sample(valid: Validation, n_users: int | None, seed: int = 0) -> Validation:
     """At most N_USERS of VALID's users, drawn without replacement with SEED and kept in order
-    (all of them when N_USERS is None or not below their number): what a search is scored on, so
-    its cost stays bounded however many users there are."""
+    (all of them when N_USERS is None or not below their number): what a search or early stopping
+    is scored on, so its cost stays bounded however many users there are."""
     histories, targets = valid
     if n_users is None or n_users >= len(targets):
         return valid

@@ -34,6 +34,7 @@ from whyrec.models.config import (
     TrainingConfig,
 )
 from whyrec.models.ease import EASE
+from whyrec.models.itemitem import search_sample
 from whyrec.models.losses import (
     candidate_set,
     candidate_softmax,
@@ -241,12 +242,7 @@ class SequenceModel:
             if config.schedule == "cosine"
             else (lambda step: 1.0),
         )
-        valid_histories, valid_targets = split.valid()
-        if config.valid_users is not None and config.valid_users < len(valid_targets):
-            rng_valid = np.random.default_rng(config.seed)
-            sample = np.sort(rng_valid.choice(len(valid_targets), config.valid_users, replace=False))
-            valid_histories = [valid_histories[i] for i in sample]
-            valid_targets = valid_targets[sample]
+        valid_histories, valid_targets = search_sample(split.valid(), config.valid_users, config.seed)
         mine = slice(processes.rank, None, processes.world)  # this process's validation users
         start = time.perf_counter()
         teacher_info = self._fit_teacher(data)  # its time counts as training time
