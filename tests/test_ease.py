@@ -49,6 +49,11 @@ def test_closed_form_solves_each_items_ridge_regression_without_itself() -> None
         np.testing.assert_allclose(weights[others, i], expected, rtol=1e-4, atol=1e-5)
 
 
+def test_a_matrix_that_is_not_positive_definite_is_one_clear_error() -> None:
+    with pytest.raises(WhyrecError, match="not positive definite"):
+        ease_weights(-np.eye(3), 0.5)
+
+
 def test_ease_recovers_cooccurrence_blocks() -> None:
     rng = np.random.default_rng(1)
     sequences = [list(rng.permutation(5) + (user % 6) * 5) for user in range(240)]
