@@ -4,7 +4,8 @@
 
 One table per file: each row's validation and test NDCG@10 (± standard error over users), its
 ratio to the strongest peer that is not a whyrec network (chosen on validation, like every other
-choice here) and its training time. The commit and date of the run are printed above the table.
+choice here), its training time and, for a network, the seconds to its best epoch. The commit and
+date of the run are printed above the table.
 """
 
 from __future__ import annotations
@@ -30,16 +31,17 @@ def table(result: dict[str, Any]) -> list[str]:
     if strongest is not None:
         lines += [f"Strongest classic peer on validation: `{strongest['variant']}`.", ""]
     lines += [
-        "| variant | valid NDCG@10 | test NDCG@10 | test / peer | train s | best epoch |",
-        "|---|---|---|---|---|---|",
+        "| variant | valid NDCG@10 | test NDCG@10 | test / peer | train s | best epoch | s to best |",
+        "|---|---|---|---|---|---|---|",
     ]
     for r in rows:
         ratio = f"{r['test_NDCG@10'] / strongest['test_NDCG@10']:.2f}×" if strongest else "–"
         epoch = "–" if r.get("best_epoch") is None else str(r["best_epoch"] + 1)
+        to_best = "–" if r.get("seconds_to_best") is None else f"{r['seconds_to_best']:.0f}"
         lines.append(
             f"| {r['variant']} | {r['valid_NDCG@10']:.4f} ± {r['valid_NDCG@10_se']:.4f} "
             f"| {r['test_NDCG@10']:.4f} ± {r['test_NDCG@10_se']:.4f} | {ratio} "
-            f"| {r['train_seconds']:.0f} | {epoch} |"
+            f"| {r['train_seconds']:.0f} | {epoch} | {to_best} |"
         )
     return lines
 
